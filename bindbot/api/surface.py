@@ -1,0 +1,55 @@
+"""Which upstream headers and names make up the public API bindbot models.
+
+Kept apart from the extractor so that the report, the generator and the tests share one
+definition of "the API", and so a new public header is a one-line change.
+"""
+
+from __future__ import annotations
+
+#: Headers whose declarations are the API, when they exist at a commit. Headers that moved
+#: keep both paths here: the old one usually survives as a forwarding header.
+API_HEADERS: tuple[str, ...] = (
+    "tensorflow/lite/c/c_api_types.h",
+    "tensorflow/lite/c/common.h",
+    "tensorflow/lite/core/api/error_reporter.h",
+    "tensorflow/lite/core/c/c_api_types.h",
+    "tensorflow/lite/core/c/common.h",
+    "tensorflow/lite/micro/all_ops_resolver.h",
+    "tensorflow/lite/micro/debug_log.h",
+    "tensorflow/lite/micro/micro_allocator.h",
+    "tensorflow/lite/micro/micro_common.h",
+    "tensorflow/lite/micro/micro_error_reporter.h",
+    "tensorflow/lite/micro/micro_interpreter.h",
+    "tensorflow/lite/micro/micro_log.h",
+    "tensorflow/lite/micro/micro_mutable_op_resolver.h",
+    "tensorflow/lite/micro/micro_op_resolver.h",
+    "tensorflow/lite/micro/micro_profiler.h",
+    "tensorflow/lite/micro/micro_profiler_interface.h",
+    "tensorflow/lite/micro/micro_resource_variable.h",
+    "tensorflow/lite/micro/profiling/micro_profiler.h",
+    "tensorflow/lite/micro/system_setup.h",
+    "tensorflow/lite/schema/schema_generated.h",
+)
+
+#: schema_generated.h declares hundreds of flatbuffer tables; only these are API.
+SCHEMA_HEADER = "tensorflow/lite/schema/schema_generated.h"
+SCHEMA_NAMES: frozenset[str] = frozenset(
+    {
+        "tflite::BuiltinOperator",
+        "tflite::GetModel",
+        "tflite::Model",
+        "tflite::ModelBufferHasIdentifier",
+        "tflite::ModelIdentifier",
+        "tflite::VerifyModelBuffer",
+    }
+)
+
+#: Namespaces that hold implementation details, never API.
+PRIVATE_NAMESPACE_PARTS: frozenset[str] = frozenset({"internal", "detail", "std", "flatbuffers"})
+
+
+def is_header(path: str) -> bool:
+    """Files an export for parsing needs: headers and textual includes under the source roots."""
+    return path.endswith((".h", ".hpp", ".inc")) and path.startswith(
+        ("tensorflow/", "signal/", "third_party/")
+    )

@@ -1,0 +1,88 @@
+"""The one place bindbot starts subprocesses.
+
+Stages receive a `Runner` instead of calling `subprocess` themselves, so tests can pass a
+recording runner and assert on the exact commands without running them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What a finished command returned."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Runner(Protocol):
+    """Runs a command and returns its result; never raises for a non-zero exit."""
+
+    def __call__(
+        self,
+        args: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float | None = None,
+    ) -> Completed: ...
+
+
+def subprocess_runner(
+    args: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float | None = None,
+) -> Completed:
+    """The real runner. A missing executable becomes returncode 127, like a shell."""
+    try:
+        proc = subprocess.run(
+            list(args),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        return Completed(tuple(args), 127, "", str(exc))
+    except subprocess.TimeoutExpired as exc:
+        return Completed(tuple(args), 124, "", f"timed out after {exc.timeout} s")
+    return Completed(tuple(args), proc.returncode, proc.stdout, proc.stderr)
+
+
+@dataclass
+class RecordingRunner:
+    """A test double: records every command and answers from a table of canned results."""
+
+    answers: dict[str, Completed] = field(default_factory=dict)
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+
+    def __call__(
+        self,
+        args: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float | None = None,
+    ) -> Completed:
+        self.calls.append(tuple(args))
+        key = " ".join(args)
+        for prefix, answer in self.answers.items():
+            if key.startswith(prefix):
+                return answer
+        return Completed(tuple(args), 127, "", f"{args[0]}: not found")
