@@ -453,3 +453,11 @@ def _deprecation_message(c: ci.Cursor) -> str | None:
     text = " ".join(_tokens(c))
     match = _DEPRECATED_MSG.search(text.replace('" "', ""))
     return match.group(1) if match else None
+
+
+def libclang_version() -> str:
+    """libclang's own version string; part of every cache key (parses differ across versions)."""
+    func = ci.conf.lib.clang_getClangVersion
+    func.restype = ci._CXString
+    func.errcheck = ci._CXString.from_result
+    return str(func())

@@ -1,0 +1,117 @@
+"""The naming contract between the C++ API and the generated Rust crates.
+
+The report names the Rust items a change touches, and the generator emits those same
+items, so both read their names from here. `tflm-sys` holds the shim (`tflm_*` functions)
+and bindgen's C types; `tflm` is the safe layer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+SYS = "tflm_sys"
+SAFE = "tflm"
+
+#: MicroInterpreter methods the shim wraps, with the safe method that exposes each.
+INTERPRETER_METHODS: dict[str, str] = {
+    "AllocateTensors": "new",  # called inside MicroInterpreter::new
+    "Invoke": "invoke",
+    "Reset": "reset",
+    "arena_used_bytes": "arena_used_bytes",
+    "input": "input",
+    "output": "output",
+    "input_tensor": "input",
+    "output_tensor": "output",
+    "inputs_size": "inputs_len",
+    "outputs_size": "outputs_len",
+    "initialization_status": "new",
+}
+
+#: The constructor parameters the shim passes; every other one takes its C++ default.
+INTERPRETER_CTOR_PARAMS = ("model", "op_resolver", "tensor_arena", "tensor_arena_size")
+
+#: C types with a safe wrapper in `tflm` (besides bindgen's raw type in `tflm_sys`).
+SAFE_TYPES: dict[str, str] = {
+    "TfLiteTensor": "Tensor",
+    "TfLiteEvalTensor": "Tensor",
+    "TfLiteType": "TensorType",
+    "TfLiteStatus": "Error",
+    "TfLiteQuantizationParams": "Quantization",
+    "TfLiteIntArray": "Tensor::dims",
+    "tflite::BuiltinOperator": "BuiltinOperator",
+}
+
+#: C headers bindgen binds whole into `tflm_sys`.
+BINDGEN_HEADERS = (
+    "tensorflow/lite/c/c_api_types.h",
+    "tensorflow/lite/c/common.h",
+    "tensorflow/lite/core/c/c_api_types.h",
+    "tensorflow/lite/core/c/common.h",
+)
+
+_SPLIT = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[0-9])")
+
+
+def snake(name: str) -> str:
+    """`AddDepthwiseConv2D` -> `add_depthwise_conv_2d`, `AddL2Normalization` -> `add_l2_normalization`."""
+    return _SPLIT.sub("_", name).lower()
+
+
+def enum_variant(value: str, enum: str) -> str:
+    """`kTfLiteInt8` -> `Int8`; `BuiltinOperator_CONV_2D` -> `Conv2d`."""
+    short = enum.rsplit("::", 1)[-1]
+    if value.startswith(short + "_"):
+        return "".join(part.capitalize() for part in value[len(short) + 1 :].split("_"))
+    for prefix in ("kTfLite", "k"):
+        if value.startswith(prefix) and value[len(prefix) : len(prefix) + 1].isupper():
+            return value[len(prefix) :]
+    return value
+
+
+@dataclass(frozen=True)
+class Binding:
+    """The Rust items an API member maps to; `shim_only` means the safe API hides it."""
+
+    items: tuple[str, ...]
+    shim_only: bool = False
+
+
+def binding_for(entity: str, member: str, member_kind: str, header: str) -> Binding | None:
+    """The Rust items that expose `entity`/`member`, or None when the crate does not bind it."""
+    short = entity.rsplit("::", 1)[-1]
+    if entity == "tflite::MicroInterpreter":
+        if member_kind == "constructor" or member == "":
+            return Binding((f"{SAFE}::MicroInterpreter::new", f"{SYS}::tflm_interpreter_new"))
+        safe = INTERPRETER_METHODS.get(member)
+        if safe is None:
+            return None
+        return Binding(
+            (f"{SAFE}::MicroInterpreter::{safe}", f"{SYS}::tflm_interpreter_{snake(member)}")
+        )
+    if entity in ("tflite::MicroMutableOpResolver", "tflite::AllOpsResolver"):
+        if member.startswith("Add"):
+            fn = snake(member)
+            return Binding((f"{SAFE}::OpResolver::{fn}", f"{SYS}::tflm_op_resolver_{fn}"))
+        if member_kind in ("constructor", ""):
+            name = "AllOpsResolver" if "AllOps" in entity else "OpResolver"
+            return Binding((f"{SAFE}::{name}::new", f"{SYS}::tflm_op_resolver_new"))
+        return None
+    if entity in ("tflite::GetModel", "tflite::VerifyModelBuffer", "tflite::Model"):
+        if entity == "tflite::Model" and member not in ("", "version", "subgraphs"):
+            return None
+        return Binding((f"{SAFE}::Model::from_buffer", f"{SYS}::tflm_model_from_buffer"))
+    if entity in ("DebugLog", "tflite::MicroPrintf", "RegisterDebugLogCallback", "DebugVsnprintf"):
+        return Binding((f"{SAFE}::set_log_sink", f"{SYS}::tflm_debug_log"))
+    if short in SAFE_TYPES or entity in SAFE_TYPES:
+        safe = SAFE_TYPES.get(entity) or SAFE_TYPES[short]
+        if member and member_kind == "value":
+            return Binding((f"{SAFE}::{safe}::{enum_variant(member, entity)}", f"{SYS}::{member}"))
+        raw = f"{SYS}::{short}" + (f"::{member}" if member else "")
+        return Binding((f"{SAFE}::{safe}", raw))
+    if header in BINDGEN_HEADERS and "::" not in entity:
+        raw = f"{SYS}::{entity}" + (f"::{member}" if member and member_kind == "field" else "")
+        if member and member_kind == "value":
+            raw = f"{SYS}::{member}"
+        return Binding((raw,), shim_only=True)
+    return None

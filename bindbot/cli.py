@@ -1,0 +1,229 @@
+"""Command line: parse arguments, resolve the config once, call the pipeline, map errors.
+
+Exit statuses: `diff` and `run` use 0 (no API change), 1 (compatible change), 2 (breaking
+change); every failure has its own status from 64 up (see `bindbot.errors`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import tomli_w
+
+from bindbot import __version__, doctor, pipeline
+from bindbot.config import resolve
+from bindbot.errors import EXIT_CODES, BindbotError, UsageError
+from bindbot.fsutil import write_atomic
+from bindbot.log import info
+from bindbot.runner import Runner, subprocess_runner
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, f"see `{self.prog} --help`")
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("where things are (override config and environment)")
+    g.add_argument("--upstream", help="URL or path of a tflite-micro git repository")
+    g.add_argument("--branch", help="upstream branch to follow (default: main)")
+    g.add_argument("--cache-dir", help="mirrors, dependencies and parsed models")
+    g.add_argument("--crate-dir", help="the generated crate (holds bindbot.lock)")
+    g.add_argument("--config", type=Path, help="a bindbot.toml to read")
+    g.add_argument(
+        "--dep", action="append", default=[], metavar="NAME=REPO",
+        help="git repository (URL or path) for a dependency, e.g. flatbuffers=/src/flatbuffers",
+    )
+    g.add_argument("--offline", action="store_true", help="do not fetch the upstream mirror")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = _Parser(
+        prog="bindbot",
+        description="Keeps a safe Rust crate for TensorFlow Lite Micro in step with upstream.",
+    )
+    parser.add_argument("--version", action="version", version=f"bindbot {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_, parents=[common])
+
+    p = add("config", "print the resolved configuration and where each value came from")
+    p.add_argument("--format", choices=("toml", "json"), default="toml")
+    add("doctor", "check every external tool the pipeline uses")
+    add("sync", "clone or fetch the upstream mirror and print the branch head")
+    p = add("resolve", "print the commit a ref names")
+    p.add_argument("ref")
+    p = add("deps", "print (and with --materialise, fetch) the third-party pins of a commit")
+    p.add_argument("ref", nargs="?", default=None)
+    p.add_argument("--materialise", action="store_true")
+    p = add("export", "write a commit's tree (or only its headers) to a folder")
+    p.add_argument("ref")
+    p.add_argument("dest", type=Path)
+    p.add_argument("--headers-only", action="store_true")
+    p = add("api", "print the API model of a commit as JSON")
+    p.add_argument("ref")
+    p.add_argument("-o", "--output", type=Path)
+    p = add("diff", "report the API changes between two commits")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    p = add("history", "timeline and chart of every API change in a range")
+    p.add_argument("--from", dest="start", default=None, help="first commit (default: the root)")
+    p.add_argument("--to", dest="end", default=None, help="last commit (default: branch head)")
+    p.add_argument("--out", type=Path, default=None, help="folder (default: <out_dir>/history)")
+    p = add("lock", "pin rust_crate/bindbot.lock at a commit (default: branch head)")
+    p.add_argument("ref", nargs="?", default=None)
+    p = add("run", "the main job: follow upstream and report the API change since the pin")
+    p.add_argument("--update-lock", action="store_true", help="move the pin to the new head")
+    return parser
+
+
+def _deps(values: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        name, sep, repo = item.partition("=")
+        if not sep or not name or not repo:
+            raise UsageError(f"--dep {item!r} is not NAME=REPO", "e.g. --dep flatbuffers=/src/fb")
+        out[name.lower()] = repo
+    return out
+
+
+def main(argv: Sequence[str] | None = None, runner: Runner = subprocess_runner) -> int:
+    try:
+        return _main(argv, runner)
+    except BindbotError as exc:
+        print(f"bindbot: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bindbot: interrupted; outputs were left as they were", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None, runner: Runner) -> int:
+    args = build_parser().parse_args(argv)
+    cli: dict[str, Any] = {
+        "upstream": args.upstream,
+        "branch": args.branch,
+        "cache_dir": args.cache_dir,
+        "crate_dir": args.crate_dir,
+        "deps": _deps(args.dep),
+    }
+    config = resolve(Path.cwd(), config_file=args.config, cli=cli)
+    ctx = pipeline.Context(config, runner, fetch=not args.offline)
+    try:
+        return _dispatch(args, ctx)
+    finally:
+        ctx.close()
+
+
+def _out(text: str, path: Path | None) -> None:
+    if path is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(path, text)
+        info(f"wrote {path}")
+
+
+def _dispatch(args: argparse.Namespace, ctx: pipeline.Context) -> int:
+    cfg = ctx.config
+    cmd = args.command
+    if cmd == "config":
+        table = cfg.as_table()
+        table["origins"] = dict(cfg.origins)
+        text = (
+            json.dumps(table, indent=2, sort_keys=True) + "\n"
+            if args.format == "json"
+            else tomli_w.dumps(table)
+        )
+        sys.stdout.write(text)
+        return 0
+    if cmd == "doctor":
+        results = doctor.checks(cfg, ctx.runner)
+        width = max(len(c.name) for c in results)
+        for c in results:
+            mark = "ok     " if c.found else "MISSING"
+            tail = c.version if c.found else f"install: {c.hint}"
+            print(f"{mark} {c.name:<{width}}  [{c.needed_for}] {tail}")
+        missing = [c for c in results if c.required and not c.found]
+        if missing:
+            names = ", ".join(c.name for c in missing)
+            raise_missing(names, missing[0].hint)
+        return 0
+    if cmd == "sync":
+        up = ctx.upstream()
+        head = up.info(up.head())
+        print(f"{head.sha} {head.date} {head.subject}")
+        return 0
+    if cmd == "resolve":
+        up = ctx.upstream()
+        c = up.info(up.resolve(args.ref))
+        print(f"{c.sha} {c.date} {c.subject}")
+        return 0
+    if cmd == "deps":
+        ref = args.ref or cfg.branch
+        if args.materialise:
+            for m in pipeline.materialise_deps(ctx, ref):
+                print(f"{m.pin.name:12} {m.pin.ref:42} {m.root}")
+        else:
+            from bindbot.upstream.deps import read_pins
+
+            up = ctx.upstream()
+            for pin in read_pins(up, up.resolve(ref)):
+                patch = f" patch={pin.patch}" if pin.patch else ""
+                print(f"{pin.name:12} {pin.ref:42} md5={pin.md5}{patch} ({pin.declared_in})")
+        return 0
+    if cmd == "export":
+        from bindbot.api.surface import is_header
+
+        up = ctx.upstream()
+        commit = up.resolve(args.ref)
+        count = up.export(commit, args.dest, is_header if args.headers_only else (lambda _: True))
+        info(f"exported {count} files of {str(commit.id)[:10]} to {args.dest}")
+        return 0
+    if cmd == "api":
+        _out(pipeline.model(ctx, args.ref).to_json(), args.output)
+        return 0
+    if cmd == "diff":
+        report = pipeline.diff(ctx, args.old, args.new)
+        _out(pipeline.render_diff(report, args.format), args.output)
+        return report.exit_code
+    if cmd == "history":
+        out = args.out or (cfg.out_dir / "history")
+        timeline, paths = pipeline.history(ctx, args.start, args.end or cfg.branch, out)
+        info(
+            f"{timeline.examined} commits, {len(timeline.entries)} API changes, "
+            f"{timeline.parsed} parsed, {len(timeline.failures)} unparseable"
+        )
+        for path in paths:
+            print(path)
+        return 0
+    if cmd == "lock":
+        lock = pipeline.lock(ctx, args.ref)
+        info(f"pinned {cfg.lock_path} at {lock.commit} ({lock.commit_date})")
+        return 0
+    if cmd == "run":
+        result = pipeline.run(ctx, update_lock=args.update_lock)
+        info(result.message)
+        for path in result.paths:
+            print(path)
+        return result.report.exit_code if result.report else 0
+    raise UsageError(f"unknown command {cmd}", "see `bindbot --help`")  # pragma: no cover
+
+
+def raise_missing(names: str, hint: str) -> NoReturn:
+    from bindbot.errors import ToolMissingError
+
+    raise ToolMissingError(f"required tools missing: {names}", hint)
+
+
+__all__ = ["EXIT_CODES", "build_parser", "main"]

@@ -1,0 +1,217 @@
+"""The only place the stages are wired together.
+
+Each function here composes stages for one CLI command; the stages themselves take typed
+inputs and know nothing of each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygit2
+
+from bindbot.api.model import ApiModel
+from bindbot.api.store import ModelStore
+from bindbot.config import Config
+from bindbot.diff.classify import diff_models
+from bindbot.diff.report import DiffReport
+from bindbot.diff.timeline import Timeline, build_timeline
+from bindbot.errors import LockError, UnknownRefError
+from bindbot.fsutil import write_atomic
+from bindbot.log import Progress, info
+from bindbot.report.chart import write_chart
+from bindbot.report.render import commit_link, render
+from bindbot.runner import Runner
+from bindbot.upstream.deps import DependencyStore, Materialised, read_pins
+from bindbot.upstream.lock import Lock, read_lock, write_lock
+from bindbot.upstream.repo import Upstream, commit_info
+
+
+@dataclass
+class Context:
+    """Resolved config plus lazily opened stages, shared by one command."""
+
+    config: Config
+    runner: Runner
+    fetch: bool = True
+    _upstream: Upstream | None = field(default=None, init=False)
+    _models: ModelStore | None = field(default=None, init=False)
+    _deps: DependencyStore | None = field(default=None, init=False)
+
+    def upstream(self) -> Upstream:
+        if self._upstream is None:
+            self._upstream = Upstream.open(
+                self.config.upstream, self.config.cache_dir, self.config.branch, fetch=self.fetch
+            )
+            self.fetch = False  # one fetch per command is enough
+        return self._upstream
+
+    def deps(self) -> DependencyStore:
+        if self._deps is None:
+            self._deps = DependencyStore(self.config, self.runner)
+        return self._deps
+
+    def models(self) -> ModelStore:
+        if self._models is None:
+            self._models = ModelStore(self.config, self.upstream(), self.deps(), self.runner)
+        return self._models
+
+    def close(self) -> None:
+        if self._models is not None:
+            self._models.close()
+
+
+def model(ctx: Context, ref: str) -> ApiModel:
+    return ctx.models().model_at(ctx.upstream().resolve(ref)).model
+
+
+def diff(ctx: Context, old_ref: str, new_ref: str) -> DiffReport:
+    upstream = ctx.upstream()
+    old, new = upstream.resolve(old_ref), upstream.resolve(new_ref)
+    a, b = ctx.models().model_at(old), ctx.models().model_at(new)
+    return DiffReport(
+        upstream=ctx.config.upstream,
+        old=commit_info(old),
+        new=commit_info(new),
+        old_model=a.model.digest(),
+        new_model=b.model.digest(),
+        changes=tuple(diff_models(a.model, b.model)),
+    )
+
+
+def render_diff(report: DiffReport, fmt: str) -> str:
+    if fmt == "json":
+        return report.to_json()
+    return render(
+        "report/diff.md.j2",
+        old=report.old,
+        new=report.new,
+        changes=report.changes,
+        counts=report.counts(),
+        semver=report.semver,
+        commit_url=commit_link(report.upstream),
+    )
+
+
+def write_diff(report: DiffReport, out_dir: Path, stem: str = "api-changes") -> list[Path]:
+    paths = [out_dir / f"{stem}.md", out_dir / f"{stem}.json"]
+    write_atomic(paths[0], render_diff(report, "md"))
+    write_atomic(paths[1], render_diff(report, "json"))
+    return paths
+
+
+def history(ctx: Context, start: str | None, end: str, out_dir: Path) -> tuple[Timeline, list[Path]]:
+    upstream = ctx.upstream()
+    new = upstream.resolve(end)
+    old = upstream.resolve(start) if start else None
+    commits = upstream.first_parent_range(old, new)
+    if old is not None:
+        commits.insert(0, old)
+    if len(commits) < 2:
+        raise UnknownRefError(
+            f"no commits between {start} and {end}",
+            "give an older --from than --to on the same branch",
+        )
+    progress = Progress("history", len(commits) - 1)
+    timeline = build_timeline(ctx.models(), ctx.config.upstream, commits, progress)
+    totals = {"breaking": 0, "needs-review": 0, "additive": 0}
+    for entry in timeline.entries:
+        for level, count in entry.counts().items():
+            totals[level] += count
+    markdown = render(
+        "report/history.md.j2",
+        t=timeline,
+        totals=totals,
+        max_lines=12,
+        commit_url=commit_link(ctx.config.upstream),
+    )
+    paths = [out_dir / "history.md", out_dir / "history.json"]
+    write_atomic(paths[0], markdown)
+    write_atomic(paths[1], timeline.to_json())
+    title = f"TFLM API changes per month, {timeline.start.date[:7]} to {timeline.end.date[:7]}"
+    paths += write_chart(timeline.monthly(), title, out_dir / "history")
+    return timeline, paths
+
+
+def materialise_deps(ctx: Context, ref: str) -> list[Materialised]:
+    upstream = ctx.upstream()
+    commit = upstream.resolve(ref)
+    return [ctx.deps().materialise(pin, upstream, commit) for pin in read_pins(upstream, commit)]
+
+
+def make_lock(ctx: Context, commit: pygit2.Commit) -> Lock:
+    upstream = ctx.upstream()
+    info_ = commit_info(commit)
+    snapshot = ctx.models().model_at(commit)
+    return Lock(
+        upstream_url=ctx.config.upstream,
+        branch=ctx.config.branch,
+        commit=info_.sha,
+        commit_date=info_.date,
+        api_model_hash=snapshot.model.digest(),
+        deps=tuple(Lock.dep_from_pin(p) for p in read_pins(upstream, commit)),
+    )
+
+
+def lock(ctx: Context, ref: str | None) -> Lock:
+    """Pin the crate at `ref` (default: the tracked branch's head). Everything is computed
+    before the file is touched, so a failure leaves the old lock in place."""
+    upstream = ctx.upstream()
+    commit = upstream.resolve(ref) if ref else upstream.head()
+    new_lock = make_lock(ctx, commit)
+    write_lock(ctx.config.lock_path, new_lock)
+    return new_lock
+
+
+@dataclass(frozen=True)
+class RunResult:
+    report: DiffReport | None
+    lock: Lock
+    paths: tuple[Path, ...]
+    message: str
+
+
+def run(ctx: Context, *, update_lock: bool = False) -> RunResult:
+    """The main job so far: follow upstream and report the API change since the pin.
+
+    Later stages (generate, verify, propose) hang off this same function.
+    """
+    upstream = ctx.upstream()
+    head = upstream.head()
+    path = ctx.config.lock_path
+    if not path.exists():
+        new_lock = lock(ctx, str(head.id))
+        msg = f"no lock yet: pinned {path} at {new_lock.commit[:10]} ({new_lock.commit_date})"
+        return RunResult(None, new_lock, (path,), msg)
+    current = read_lock(path)
+    try:
+        pinned = upstream.resolve(current.commit)
+    except UnknownRefError as exc:
+        raise LockError(
+            f"the pinned commit {current.commit[:10]} is not in {ctx.config.upstream} "
+            "(was upstream force-pushed?)",
+            "re-pin with `bindbot lock REF` after checking the upstream history",
+        ) from exc
+    if not upstream.contains(pinned, head):
+        info(f"warning: pinned {current.commit[:10]} is not an ancestor of {ctx.config.branch}")
+    if pinned.id == head.id:
+        return RunResult(None, current, (), f"no change: {path} already pins {head.id}")
+    report = diff(ctx, str(pinned.id), str(head.id))
+    stem = f"api-changes-{report.old.short}-{report.new.short}"
+    paths = write_diff(report, ctx.config.out_dir, stem)
+    new_lock = current
+    if update_lock:
+        new_lock = lock(ctx, str(head.id))
+        paths.append(path)
+    counts = report.counts()
+    msg = (
+        f"{report.old.short} → {report.new.short}: "
+        + (
+            "no API change"
+            if not report.changes
+            else f"{counts['breaking']} breaking, {counts['needs-review']} needs review, "
+            f"{counts['additive']} additive; suggested bump {report.semver.bump}"
+        )
+    )
+    return RunResult(report, new_lock, tuple(paths), msg)
