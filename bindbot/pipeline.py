@@ -13,6 +13,7 @@ import pygit2
 
 from bindbot.api.model import ApiModel
 from bindbot.api.store import ModelStore
+from bindbot.api.surface import API_HEADERS
 from bindbot.config import Config
 from bindbot.diff.classify import diff_models
 from bindbot.diff.report import DiffReport
@@ -108,6 +109,11 @@ def history(ctx: Context, start: str | None, end: str, out_dir: Path) -> tuple[T
     commits = upstream.first_parent_range(old, new)
     if old is not None:
         commits.insert(0, old)
+    else:
+        # Without --from, start where the API starts: the first commits of a repository
+        # (a README, a license) have nothing to parse.
+        while commits and set(upstream.blob_ids(commits[0], API_HEADERS)) == {"-"}:
+            commits.pop(0)
     if len(commits) < 2:
         raise UnknownRefError(
             f"no commits between {start} and {end}",

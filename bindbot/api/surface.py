@@ -53,3 +53,13 @@ def is_header(path: str) -> bool:
     return path.endswith((".h", ".hpp", ".inc")) and path.startswith(
         ("tensorflow/", "signal/", "third_party/")
     )
+
+#: Upstream's own migration paths: when the key disappears, the value is what replaced it.
+REPLACEMENTS: dict[str, str] = {
+    "tflite::AllOpsResolver": "tflite::MicroMutableOpResolver",
+    "tflite::MicroErrorReporter": "tflite::MicroPrintf",
+    "tflite::GetMicroErrorReporter": "tflite::MicroPrintf",
+    "tflite::ErrorReporter": "tflite::MicroPrintf",
+    "Log": "tflite::VMicroPrintf",
+    "tflite::MicroOpResolver::FindOp": "tflite::MicroOpResolver::FindOp(const BuiltinOperator)",
+}

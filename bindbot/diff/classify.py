@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bindbot.api.model import ApiModel, RecordEntity
+from bindbot.api.surface import REPLACEMENTS
 from bindbot.api.rust_names import INTERPRETER_CTOR_PARAMS, Binding, binding_for
 from bindbot.diff.compare import RawChange, compare
 
@@ -75,6 +76,7 @@ _RULES: dict[str, Rule] = {
     "method_added": Rule("added", "additive", "method added"),
     "method_renamed": Rule("changed", "breaking", "method renamed"),
     "return_type_changed": Rule("changed", "breaking", "return type changed"),
+    "signature_changed": Rule("changed", "breaking", "signature changed"),
     "param_removed": Rule("changed", "breaking", "parameter removed"),
     "param_added": Rule("changed", "breaking", "required parameter added"),
     "param_added_default": Rule("changed", "additive", "parameter added with a default"),
@@ -138,6 +140,8 @@ def _subject(raw: RawChange) -> str:
 
 def _change_text(raw: RawChange, rule: Rule) -> str:
     subject = _subject(raw)
+    if raw.code == "signature_changed":
+        return f"{rule.verb}: `{raw.old}` → `{raw.new}`"
     if raw.code.startswith("param_") or raw.code.startswith("default_") or raw.code in (
         "return_type_changed",
     ) or raw.code.startswith("flag_"):
@@ -234,13 +238,18 @@ def _interpreter_ctor(raw: RawChange, items: str, shim_ctor: bool) -> tuple[Impa
     )
 
 
-def classify(raw: RawChange, shim_ctor: bool = True) -> Change:
-    """`shim_ctor`: the new model still has a constructor the generated shim can call."""
+def classify(raw: RawChange, shim_ctor: bool = True, new: ApiModel | None = None) -> Change:
+    """`shim_ctor`: the new model still has a constructor the generated shim can call;
+    `new`: the new model, to point removals at their upstream replacement."""
     rule = _rule(raw)
     binding = binding_for(raw.entity, raw.member, raw.member_kind, raw.header)
     if raw.member_kind in ("field", "value") and binding is None:
         binding = binding_for(raw.entity, "", "", raw.header)
     impact, effect, fix = _impact(raw, rule, binding, shim_ctor)
+    if raw.code == "entity_removed" and raw.entity in REPLACEMENTS:
+        successor = REPLACEMENTS[raw.entity]
+        if new is None or new.get(successor.split("(")[0]) is not None:
+            fix = f"use `{successor}` instead (upstream's replacement); {fix}"
     return Change(
         group=rule.group,
         level=rule.level,
@@ -306,7 +315,7 @@ def diff_models(old: ApiModel, new: ApiModel) -> list[Change]:
     """Compare and classify, in report order: group, then level (worst first), then name."""
     group_order = {"removed": 0, "changed": 1, "added": 2, "moved": 3}
     shim_ctor = has_shim_constructor(new)
-    changes = [classify(raw, shim_ctor) for raw in compare(old, new)]
+    changes = [classify(raw, shim_ctor, new) for raw in compare(old, new)]
     return sorted(
         changes,
         key=lambda c: (group_order[c.group], -LEVEL_ORDER[c.level], c.entity, c.member, c.change),

@@ -227,8 +227,11 @@ def _compare_function(a: Function, b: Function, rc: _Maker) -> Iterator[RawChang
         yield rc("return_type_changed", ctx, a.return_type, b.return_type)
     old_params = {p.name: p for p in a.params}
     new_params = {p.name: p for p in b.params}
-    positional = not (set(old_params) & set(new_params)) and len(a.params) == len(b.params)
-    if positional:
+    disjoint = bool(a.params) and bool(b.params) and not (set(old_params) & set(new_params))
+    if disjoint and len(a.params) != len(b.params):
+        # Nothing survived: one "signature changed" reads better than N removals/additions.
+        yield rc("signature_changed", ctx, a.display(), b.display())
+    elif disjoint:
         # Every parameter was renamed: compare by position instead of by name.
         for pa, pb in zip(a.params, b.params, strict=True):
             if pa.canonical != pb.canonical:
