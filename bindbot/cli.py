@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", nargs="?", default=None)
     p = add("run", "the main job: follow upstream and report the API change since the pin")
     p.add_argument("--update-lock", action="store_true", help="move the pin to the new head")
+    p.add_argument(
+        "--allow-rewritten-history", action="store_true",
+        help="report even if upstream was force-pushed and the pin is no longer in its history",
+    )
     return parser
 
 
@@ -212,7 +216,9 @@ def _dispatch(args: argparse.Namespace, ctx: pipeline.Context) -> int:
         info(f"pinned {cfg.lock_path} at {lock.commit} ({lock.commit_date})")
         return 0
     if cmd == "run":
-        result = pipeline.run(ctx, update_lock=args.update_lock)
+        result = pipeline.run(
+            ctx, update_lock=args.update_lock, allow_rewrite=args.allow_rewritten_history
+        )
         info(result.message)
         for path in result.paths:
             print(path)

@@ -178,7 +178,7 @@ class RunResult:
     message: str
 
 
-def run(ctx: Context, *, update_lock: bool = False) -> RunResult:
+def run(ctx: Context, *, update_lock: bool = False, allow_rewrite: bool = False) -> RunResult:
     """The main job so far: follow upstream and report the API change since the pin.
 
     Later stages (generate, verify, propose) hang off this same function.
@@ -200,6 +200,13 @@ def run(ctx: Context, *, update_lock: bool = False) -> RunResult:
             "re-pin with `bindbot lock REF` after checking the upstream history",
         ) from exc
     if not upstream.contains(pinned, head):
+        if not allow_rewrite:
+            raise LockError(
+                f"upstream {ctx.config.branch} was force-pushed: the pinned commit "
+                f"{current.commit[:10]} is no longer in its history",
+                "review the upstream rewrite, then re-pin with `bindbot lock REF` or pass "
+                "--allow-rewritten-history to compare the trees anyway",
+            )
         info(f"warning: pinned {current.commit[:10]} is not an ancestor of {ctx.config.branch}")
     if pinned.id == head.id:
         return RunResult(None, current, (), f"no change: {path} already pins {head.id}")

@@ -101,7 +101,10 @@ def binding_for(entity: str, member: str, member_kind: str, header: str) -> Bind
         if entity == "tflite::Model" and member not in ("", "version", "subgraphs"):
             return None
         return Binding((f"{SAFE}::Model::from_buffer", f"{SYS}::tflm_model_from_buffer"))
-    if entity in ("DebugLog", "tflite::MicroPrintf", "RegisterDebugLogCallback", "DebugVsnprintf"):
+    if entity in ("DebugLog", "RegisterDebugLogCallback", "DebugVsnprintf") or short in (
+        "MicroPrintf",
+        "VMicroPrintf",
+    ):
         return Binding((f"{SAFE}::set_log_sink", f"{SYS}::tflm_debug_log"))
     if short in SAFE_TYPES or entity in SAFE_TYPES:
         safe = SAFE_TYPES.get(entity) or SAFE_TYPES[short]

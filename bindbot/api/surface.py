@@ -54,12 +54,13 @@ def is_header(path: str) -> bool:
         ("tensorflow/", "signal/", "third_party/")
     )
 
-#: Upstream's own migration paths: when the key disappears, the value is what replaced it.
-REPLACEMENTS: dict[str, str] = {
-    "tflite::AllOpsResolver": "tflite::MicroMutableOpResolver",
-    "tflite::MicroErrorReporter": "tflite::MicroPrintf",
-    "tflite::GetMicroErrorReporter": "tflite::MicroPrintf",
-    "tflite::ErrorReporter": "tflite::MicroPrintf",
-    "Log": "tflite::VMicroPrintf",
-    "tflite::MicroOpResolver::FindOp": "tflite::MicroOpResolver::FindOp(const BuiltinOperator)",
+#: Upstream's own migration paths: when the key disappears, the first candidate that the
+#: new API declares is what replaced it. TFLM has declared MicroPrintf both globally and
+#: in namespace tflite, so both spellings are candidates.
+REPLACEMENTS: dict[str, tuple[str, ...]] = {
+    "tflite::AllOpsResolver": ("tflite::MicroMutableOpResolver",),
+    "tflite::MicroErrorReporter": ("MicroPrintf", "tflite::MicroPrintf"),
+    "tflite::GetMicroErrorReporter": ("MicroPrintf", "tflite::MicroPrintf"),
+    "tflite::ErrorReporter": ("MicroPrintf", "tflite::MicroPrintf"),
+    "Log": ("VMicroPrintf", "tflite::VMicroPrintf"),
 }

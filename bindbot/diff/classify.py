@@ -247,9 +247,10 @@ def classify(raw: RawChange, shim_ctor: bool = True, new: ApiModel | None = None
         binding = binding_for(raw.entity, "", "", raw.header)
     impact, effect, fix = _impact(raw, rule, binding, shim_ctor)
     if raw.code == "entity_removed" and raw.entity in REPLACEMENTS:
-        successor = REPLACEMENTS[raw.entity]
-        if new is None or new.get(successor.split("(")[0]) is not None:
-            fix = f"use `{successor}` instead (upstream's replacement); {fix}"
+        candidates = REPLACEMENTS[raw.entity]
+        present = [c for c in candidates if new is None or new.get(c) is not None]
+        if present:
+            fix = f"use `{present[0]}` instead (upstream's replacement); {fix}"
     return Change(
         group=rule.group,
         level=rule.level,
