@@ -1,3 +1,3 @@
-"""bindbot: keeps a safe Rust crate for TensorFlow Lite for Microcontrollers in step with upstream."""
+"""bindbot: keeps a safe Rust crate for TensorFlow Lite Micro in step with its upstream."""
 
 __version__ = "0.1.0"

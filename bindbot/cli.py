@@ -28,8 +28,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, f"see `{self.prog} --help`")
 
 
-def _common() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+def _common() -> _Parser:
+    p = _Parser(add_help=False)
     g = p.add_argument_group("where things are (override config and environment)")
     g.add_argument("--upstream", help="URL or path of a tflite-micro git repository")
     g.add_argument("--branch", help="upstream branch to follow (default: main)")
@@ -37,7 +37,10 @@ def _common() -> argparse.ArgumentParser:
     g.add_argument("--crate-dir", help="the generated crate (holds bindbot.lock)")
     g.add_argument("--config", type=Path, help="a bindbot.toml to read")
     g.add_argument(
-        "--dep", action="append", default=[], metavar="NAME=REPO",
+        "--dep",
+        action="append",
+        default=[],
+        metavar="NAME=REPO",
         help="git repository (URL or path) for a dependency, e.g. flatbuffers=/src/flatbuffers",
     )
     g.add_argument("--offline", action="store_true", help="do not fetch the upstream mirror")
@@ -86,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("run", "the main job: follow upstream and report the API change since the pin")
     p.add_argument("--update-lock", action="store_true", help="move the pin to the new head")
     p.add_argument(
-        "--allow-rewritten-history", action="store_true",
+        "--allow-rewritten-history",
+        action="store_true",
         help="report even if upstream was force-pushed and the pin is no longer in its history",
     )
     return parser
@@ -170,8 +174,8 @@ def _dispatch(args: argparse.Namespace, ctx: pipeline.Context) -> int:
         return 0
     if cmd == "resolve":
         up = ctx.upstream()
-        c = up.info(up.resolve(args.ref))
-        print(f"{c.sha} {c.date} {c.subject}")
+        named = up.info(up.resolve(args.ref))
+        print(f"{named.sha} {named.date} {named.subject}")
         return 0
     if cmd == "deps":
         ref = args.ref or cfg.branch

@@ -85,7 +85,7 @@ def _coerce(key: str, value: Any, origin: str, base: Path) -> Any:
     """Check a raw value's type and anchor relative paths at the file that set them."""
     if key in _PATH_KEYS:
         if not isinstance(value, str):
-            raise ConfigError(f"{origin}: '{key}' must be a string path", f"set {key} = \"DIR\"")
+            raise ConfigError(f"{origin}: '{key}' must be a string path", f'set {key} = "DIR"')
         path = Path(os.path.expanduser(value))
         return path if path.is_absolute() else (base / path)
     if key in _STR_KEYS:

@@ -31,8 +31,14 @@ def _first_line(text: str) -> str:
 
 
 def _tool(
-    runner: Runner, name: str, exe: str, args: list[str], needed_for: str, hint: str,
-    required: bool = False, parse: Callable[[str], str] = _first_line,
+    runner: Runner,
+    name: str,
+    exe: str,
+    args: list[str],
+    needed_for: str,
+    hint: str,
+    required: bool = False,
+    parse: Callable[[str], str] = _first_line,
 ) -> Check:
     path = shutil.which(exe)
     if path is None:
@@ -66,7 +72,9 @@ def _builtin_headers(config: Config) -> Check:
 
 
 def _cortex_m(runner: Runner) -> Check:
-    hint = f"rustup target add {CORTEX_M_TARGET}, or apt-get install rustc-web cargo-web rust-web-src"
+    hint = (
+        f"rustup target add {CORTEX_M_TARGET}, or apt-get install rustc-web cargo-web rust-web-src"
+    )
     if shutil.which("rustup"):
         result = runner(["rustup", "target", "list", "--installed"])
         if result.returncode == 0 and CORTEX_M_TARGET in result.stdout:
@@ -87,18 +95,52 @@ def checks(config: Config, runner: Runner) -> list[Check]:
     return [
         _libclang(),
         _builtin_headers(config),
-        _tool(runner, "git", "git", ["--version"], "deps (patches)", "apt-get install git",
-              required=True),
-        _tool(runner, "bindgen", "bindgen", ["--version"], "generate",
-              "cargo install bindgen-cli (or apt-get install bindgen)"),
+        _tool(
+            runner,
+            "git",
+            "git",
+            ["--version"],
+            "deps (patches)",
+            "apt-get install git",
+            required=True,
+        ),
+        _tool(
+            runner,
+            "bindgen",
+            "bindgen",
+            ["--version"],
+            "generate",
+            "cargo install bindgen-cli (or apt-get install bindgen)",
+        ),
         _tool(runner, "cargo", "cargo", ["--version"], "generate, verify", "apt-get install cargo"),
         _tool(runner, "rustc", "rustc", ["--version"], "generate, verify", "apt-get install rustc"),
-        _tool(runner, "g++", "g++", ["--version"], "verify (host)", "apt-get install g++",
-              parse=ver(r"\d+\.\d+\.\d+")),
+        _tool(
+            runner,
+            "g++",
+            "g++",
+            ["--version"],
+            "verify (host)",
+            "apt-get install g++",
+            parse=ver(r"\d+\.\d+\.\d+"),
+        ),
         _cortex_m(runner),
-        _tool(runner, "arm-none-eabi-g++", "arm-none-eabi-g++", ["--version"], "verify (Cortex-M)",
-              "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
-              "libstdc++-arm-none-eabi-newlib", parse=ver(r"\d+\.\d+\.\d+")),
-        _tool(runner, "qemu-system-arm", "qemu-system-arm", ["--version"], "verify (QEMU)",
-              "apt-get install qemu-system-arm", parse=ver(r"version \S+")),
+        _tool(
+            runner,
+            "arm-none-eabi-g++",
+            "arm-none-eabi-g++",
+            ["--version"],
+            "verify (Cortex-M)",
+            "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
+            "libstdc++-arm-none-eabi-newlib",
+            parse=ver(r"\d+\.\d+\.\d+"),
+        ),
+        _tool(
+            runner,
+            "qemu-system-arm",
+            "qemu-system-arm",
+            ["--version"],
+            "verify (QEMU)",
+            "apt-get install qemu-system-arm",
+            parse=ver(r"version \S+"),
+        ),
     ]

@@ -102,7 +102,9 @@ def write_diff(report: DiffReport, out_dir: Path, stem: str = "api-changes") -> 
     return paths
 
 
-def history(ctx: Context, start: str | None, end: str, out_dir: Path) -> tuple[Timeline, list[Path]]:
+def history(
+    ctx: Context, start: str | None, end: str, out_dir: Path
+) -> tuple[Timeline, list[Path]]:
     upstream = ctx.upstream()
     new = upstream.resolve(end)
     old = upstream.resolve(start) if start else None
@@ -218,13 +220,10 @@ def run(ctx: Context, *, update_lock: bool = False, allow_rewrite: bool = False)
         new_lock = lock(ctx, str(head.id))
         paths.append(path)
     counts = report.counts()
-    msg = (
-        f"{report.old.short} → {report.new.short}: "
-        + (
-            "no API change"
-            if not report.changes
-            else f"{counts['breaking']} breaking, {counts['needs-review']} needs review, "
-            f"{counts['additive']} additive; suggested bump {report.semver.bump}"
-        )
+    msg = f"{report.old.short} → {report.new.short}: " + (
+        "no API change"
+        if not report.changes
+        else f"{counts['breaking']} breaking, {counts['needs-review']} needs review, "
+        f"{counts['additive']} additive; suggested bump {report.semver.bump}"
     )
     return RunResult(report, new_lock, tuple(paths), msg)

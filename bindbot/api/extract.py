@@ -125,7 +125,9 @@ class Extractor:
                 options=ci.TranslationUnit.PARSE_SKIP_FUNCTION_BODIES,
             )
         except ci.TranslationUnitLoadError as exc:
-            raise HeaderParseError(f"libclang could not parse {root}: {exc}", "see the logs") from exc
+            raise HeaderParseError(
+                f"libclang could not parse {root}: {exc}", "see the logs"
+            ) from exc
         errors = [d for d in tu.diagnostics if d.severity >= ci.Diagnostic.Error]
         if errors:
             first = errors[0]
@@ -388,9 +390,13 @@ class _Walker:
             flags.append("template")
         if c.type.kind == ci.TypeKind.FUNCTIONPROTO and c.type.is_function_variadic():
             flags.append("variadic")
-        if c.kind == K.FUNCTION_DECL and c.semantic_parent.kind == K.TRANSLATION_UNIT:
-            if c.mangled_name == c.spelling:
-                flags.append("c_linkage")
+        # extern "C" functions have no mangling: the symbol is the plain name.
+        if (
+            c.kind == K.FUNCTION_DECL
+            and c.semantic_parent.kind == K.TRANSLATION_UNIT
+            and c.mangled_name == c.spelling
+        ):
+            flags.append("c_linkage")
         deprecation = None
         if c.availability == ci.AvailabilityKind.DEPRECATED:
             flags.append("deprecated")

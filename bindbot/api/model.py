@@ -233,7 +233,9 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, tuple):
         return [_plain(x) for x in obj]
     if hasattr(obj, "__dataclass_fields__"):
-        return {k: _plain(getattr(obj, k)) for k in obj.__dataclass_fields__ if not k.startswith("_")}
+        return {
+            k: _plain(getattr(obj, k)) for k in obj.__dataclass_fields__ if not k.startswith("_")
+        }
     return obj
 
 

@@ -50,11 +50,13 @@ BINDGEN_HEADERS = (
     "tensorflow/lite/core/c/common.h",
 )
 
-_SPLIT = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[0-9])")
+_SPLIT = re.compile(
+    r"(?<=[a-z])(?=[A-Z])|(?<=[0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[0-9])"
+)
 
 
 def snake(name: str) -> str:
-    """`AddDepthwiseConv2D` -> `add_depthwise_conv_2d`, `AddL2Normalization` -> `add_l2_normalization`."""
+    """`AddDepthwiseConv2D` -> `add_depthwise_conv_2d`; `AddL2Pool2D` -> `add_l2_pool_2d`."""
     return _SPLIT.sub("_", name).lower()
 
 

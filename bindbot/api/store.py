@@ -152,7 +152,9 @@ class ModelStore:
             path.unlink(missing_ok=True)  # damaged entry: parse again rather than trust it
             return None
 
-    def _parse(self, commit: pygit2.Commit, pins: tuple[Pin, ...]) -> tuple[ApiModel, tuple[str, ...]]:
+    def _parse(
+        self, commit: pygit2.Commit, pins: tuple[Pin, ...]
+    ) -> tuple[ApiModel, tuple[str, ...]]:
         include_dirs = tuple(
             self.deps.materialise(pin, self.upstream, commit).include_dir for pin in pins
         )
@@ -179,4 +181,3 @@ class ModelStore:
             self.upstream.update_export(self._exported, commit, self._export_dir, is_header)
         self._exported = commit
         return self._export_dir
-

@@ -54,6 +54,7 @@ def is_header(path: str) -> bool:
         ("tensorflow/", "signal/", "third_party/")
     )
 
+
 #: Upstream's own migration paths: when the key disappears, the first candidate that the
 #: new API declares is what replaced it. TFLM has declared MicroPrintf both globally and
 #: in namespace tflite, so both spellings are candidates.

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bindbot.api.model import ApiModel, RecordEntity
-from bindbot.api.surface import REPLACEMENTS
 from bindbot.api.rust_names import INTERPRETER_CTOR_PARAMS, Binding, binding_for
+from bindbot.api.surface import REPLACEMENTS
 from bindbot.diff.compare import RawChange, compare
 
 Level = Literal["breaking", "needs-review", "additive"]
@@ -142,9 +142,12 @@ def _change_text(raw: RawChange, rule: Rule) -> str:
     subject = _subject(raw)
     if raw.code == "signature_changed":
         return f"{rule.verb}: `{raw.old}` → `{raw.new}`"
-    if raw.code.startswith("param_") or raw.code.startswith("default_") or raw.code in (
-        "return_type_changed",
-    ) or raw.code.startswith("flag_"):
+    if (
+        raw.code.startswith("param_")
+        or raw.code.startswith("default_")
+        or raw.code in ("return_type_changed",)
+        or raw.code.startswith("flag_")
+    ):
         detail = f"`{raw.old}` → `{raw.new}`" if raw.old and raw.new else f"`{raw.old or raw.new}`"
         where = raw.context or raw.member
         return f"{rule.verb}: {detail} in `{where}`"
@@ -179,8 +182,10 @@ def _impact(
     if raw.member_kind == "constructor" and raw.entity == "tflite::MicroInterpreter":
         return _interpreter_ctor(raw, items, shim_ctor)
     if raw.code == "param_removed" and "=" in (raw.old or ""):
-        return "none", f"none: the shim behind {items} never passed this defaulted parameter", (
-            "regenerate; C++ callers that passed it drop the argument"
+        return (
+            "none",
+            f"none: the shim behind {items} never passed this defaulted parameter",
+            ("regenerate; C++ callers that passed it drop the argument"),
         )
     if rule.level == "additive":
         if raw.code in ("enum_value_changed", "default_added", "base_added"):
@@ -193,8 +198,10 @@ def _impact(
             "regenerate and commit the bindings; code that builds this struct by hand must adapt",
         )
     if rule.level == "needs-review":
-        return "none", f"review {items}: it still compiles, but behaviour may differ", (
-            "read the upstream change and adjust the safe wrapper if needed"
+        return (
+            "none",
+            f"review {items}: it still compiles, but behaviour may differ",
+            ("read the upstream change and adjust the safe wrapper if needed"),
         )
     return (
         "breaking",
@@ -214,22 +221,29 @@ def _interpreter_ctor(raw: RawChange, items: str, shim_ctor: bool) -> tuple[Impa
             "extend templates/shim for the new constructor; `bindbot generate` stops until then",
         )
     if raw.code in ("constructor_removed", "param_removed", "constructor_added"):
-        return "none", f"none: the constructor the shim behind {items} calls still exists", (
-            "regenerate; C++ callers of the changed constructor adapt"
+        return (
+            "none",
+            f"none: the constructor the shim behind {items} calls still exists",
+            ("regenerate; C++ callers of the changed constructor adapt"),
         )
     if raw.code == "param_added":
         return (
             "breaking",
             f"the shim behind {items} cannot supply the new required `{param}`",
-            "extend templates/shim to pass it, then regenerate; `bindbot generate` stops until then",
+            "extend templates/shim to pass it, then regenerate "
+            "(`bindbot generate` stops until then)",
         )
     if raw.code in ("param_added_default", "default_added", "constructor_added"):
-        return "none", f"none: {items} keep working; the new parameter takes its default", (
-            "nothing to do; expose it later if users need it"
+        return (
+            "none",
+            f"none: {items} keep working; the new parameter takes its default",
+            ("nothing to do; expose it later if users need it"),
         )
     if raw.code == "param_removed" and param not in INTERPRETER_CTOR_PARAMS:
-        return "none", f"none: the shim behind {items} never passed `{param}`", (
-            "regenerate; C++ callers drop the argument"
+        return (
+            "none",
+            f"none: the shim behind {items} never passed `{param}`",
+            ("regenerate; C++ callers drop the argument"),
         )
     return (
         "breaking",

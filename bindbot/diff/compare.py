@@ -71,7 +71,9 @@ def _describe(entity: Entity) -> str:
     if isinstance(entity, FunctionEntity):
         return "; ".join(f.display() for f in entity.overloads)
     if isinstance(entity, RecordEntity):
-        prefix = f"template <{', '.join(entity.template_params)}> " if entity.template_params else ""
+        prefix = (
+            f"template <{', '.join(entity.template_params)}> " if entity.template_params else ""
+        )
         return f"{prefix}{entity.record} {entity.name}"
     if isinstance(entity, EnumEntity):
         return f"enum {entity.name} ({len(entity.values)} values)"
@@ -101,9 +103,12 @@ def _compare_entity(
     elif isinstance(old, TypedefEntity) and isinstance(new, TypedefEntity):
         if old.canonical != new.canonical:
             yield _entity_change("typedef_changed", new, old=old.type, new=new.type)
-    elif isinstance(old, ConstantEntity) and isinstance(new, ConstantEntity):
-        if (old.type, old.value) != (new.type, new.value):
-            yield _entity_change("constant_changed", new, old=old.value, new=new.value)
+    elif (
+        isinstance(old, ConstantEntity)
+        and isinstance(new, ConstantEntity)
+        and (old.type, old.value) != (new.type, new.value)
+    ):
+        yield _entity_change("constant_changed", new, old=old.value, new=new.value)
 
 
 def _compare_records(old: RecordEntity, new: RecordEntity) -> Iterator[RawChange]:
@@ -111,8 +116,13 @@ def _compare_records(old: RecordEntity, new: RecordEntity) -> Iterator[RawChange
         return RawChange(code, new.name, _kind(new), member, kind, new.header, o, n)
 
     if old.template_params != new.template_params:
-        yield rc("template_changed", "", "", ", ".join(old.template_params),
-                 ", ".join(new.template_params))
+        yield rc(
+            "template_changed",
+            "",
+            "",
+            ", ".join(old.template_params),
+            ", ".join(new.template_params),
+        )
     for base in sorted(set(old.bases) - set(new.bases)):
         yield rc("base_removed", base, "base", base, None)
     for base in sorted(set(new.bases) - set(old.bases)):
@@ -155,8 +165,13 @@ def _compare_records(old: RecordEntity, new: RecordEntity) -> Iterator[RawChange
                 renamed[gone] = fresh
                 break
     for gone, fresh in renamed.items():
-        yield rc("method_renamed", gone, "method", old_methods[gone][0].display(),
-                 new_methods[fresh][0].display())
+        yield rc(
+            "method_renamed",
+            gone,
+            "method",
+            old_methods[gone][0].display(),
+            new_methods[fresh][0].display(),
+        )
     for name in removed:
         if name not in renamed:
             for f in old_methods[name]:
@@ -200,10 +215,10 @@ def _compare_overloads(
         rest_old.remove(best[0])
         rest_new.remove(best[1])
 
-    def rc(code: str, context: str, o: str | None, n: str | None, member_: str = member) -> RawChange:
-        return RawChange(
-            code, owner.name, _kind(owner), member_, kind, owner.header, o, n, context
-        )
+    def rc(
+        code: str, context: str, o: str | None, n: str | None, member_: str = member
+    ) -> RawChange:
+        return RawChange(code, owner.name, _kind(owner), member_, kind, owner.header, o, n, context)
 
     for f in rest_old:
         yield rc(f"{kind}_removed", f.display(), f.display(), None)
@@ -253,8 +268,10 @@ def _compare_function(a: Function, b: Function, rc: _Maker) -> Iterator[RawChang
             if q.canonical != p.canonical:
                 yield rc("param_type_changed", ctx, f"{q.type} {q.name}", f"{p.type} {p.name}")
             elif q.default != p.default:
-                code = "default_removed" if p.default is None else (
-                    "default_added" if q.default is None else "default_changed"
+                code = (
+                    "default_removed"
+                    if p.default is None
+                    else ("default_added" if q.default is None else "default_changed")
                 )
                 yield rc(code, ctx, q.default, p.default)
     for flag in sorted(set(b.flags) - set(a.flags)):

@@ -70,8 +70,11 @@ class Timeline:
             "examined": self.examined,
             "api_commits": len(self.entries),
             "entries": [
-                {"commit": asdict(e.commit), "summary": e.counts(),
-                 "changes": [asdict(c) for c in e.changes]}
+                {
+                    "commit": asdict(e.commit),
+                    "summary": e.counts(),
+                    "changes": [asdict(c) for c in e.changes],
+                }
                 for e in self.entries
             ],
             "failures": [asdict(f) for f in self.failures],

@@ -8,14 +8,16 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display on CI or servers
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from bindbot.fsutil import write_atomic  # noqa: E402
+from bindbot.fsutil import write_atomic
 
 COLOURS = {"breaking": "#c0392b", "needs-review": "#e6a23c", "additive": "#2e8b57"}
 
 
-def write_chart(monthly: Sequence[tuple[str, dict[str, int]]], title: str, stem: Path) -> list[Path]:
+def write_chart(
+    monthly: Sequence[tuple[str, dict[str, int]]], title: str, stem: Path
+) -> list[Path]:
     """Stacked bars per month; writes `<stem>.png` and `<stem>.svg` atomically."""
     plt.rcParams["svg.hashsalt"] = "bindbot"  # stable ids inside the SVG
     months = [m for m, _ in monthly]

@@ -133,7 +133,12 @@ def read_pins(upstream: Upstream, commit: pygit2.Commit) -> tuple[Pin, ...]:
             if url:
                 patch = values.get(f"{name.upper()}_PATCH_PATH") or None
                 found[name] = _make_pin(
-                    upstream, commit, name, url, values.get(f"{name.upper()}_MD5"), patch,
+                    upstream,
+                    commit,
+                    name,
+                    url,
+                    values.get(f"{name.upper()}_MD5"),
+                    patch,
                     DOWNLOADS_INC,
                 )
     for name in KNOWN_DEPS:
@@ -181,7 +186,9 @@ def _make_pin(
 class DependencyStore:
     """Materialises pins into `<cache>/deps/<name>/<ref>[-p<patch>]`, once per pin."""
 
-    def __init__(self, config: Config, runner: Runner, session: requests.Session | None = None):
+    def __init__(
+        self, config: Config, runner: Runner, session: requests.Session | None = None
+    ) -> None:
         self.config = config
         self.runner = runner
         self.session = session or requests.Session()
@@ -302,7 +309,9 @@ def _extract_zip(data: bytes, dest: Path, pin: Pin) -> None:
             continue
         target = (dest / parts[1]).resolve()
         if root not in target.parents and target != root:
-            raise DependencyError(f"{pin.url} has an unsafe path {member.filename}", "do not use it")
+            raise DependencyError(
+                f"{pin.url} has an unsafe path {member.filename}", "do not use it"
+            )
         if member.is_dir():
             target.mkdir(parents=True, exist_ok=True)
         else:

@@ -61,9 +61,7 @@ class Lock:
                 "commit_date": self.commit_date,
             },
             "api": {"model_hash": self.api_model_hash},
-            "dependency": [
-                {k: v for k, v in vars(d).items() if v is not None} for d in self.deps
-            ],
+            "dependency": [{k: v for k, v in vars(d).items() if v is not None} for d in self.deps],
         }
         return _HEADER + tomli_w.dumps(data)
 

@@ -64,7 +64,9 @@ def _check_source(source: str, what: str) -> None:
         )
 
 
-def open_mirror(source: str, cache_dir: Path, kind: str, *, fetch: bool = True) -> pygit2.Repository:
+def open_mirror(
+    source: str, cache_dir: Path, kind: str, *, fetch: bool = True
+) -> pygit2.Repository:
     """Clone `source` into the cache the first time, then fetch (when `fetch`) on later calls."""
     _check_source(source, kind)
     path = mirror_path(cache_dir, kind, source)
@@ -147,7 +149,9 @@ class Upstream:
         return bool(self.repo.descendant_of(descendant.id, ancestor.id))
 
     # -- history ----------------------------------------------------------------------
-    def first_parent_range(self, old: pygit2.Commit | None, new: pygit2.Commit) -> list[pygit2.Commit]:
+    def first_parent_range(
+        self, old: pygit2.Commit | None, new: pygit2.Commit
+    ) -> list[pygit2.Commit]:
         """Commits after `old` up to `new` on the first-parent line, oldest first.
 
         tflite-micro merges by squash, so the first-parent line is the sequence of states
@@ -159,7 +163,7 @@ class Upstream:
         while commit is not None and commit.id != stop:
             out.append(commit)
             commit = commit.parents[0] if commit.parents else None
-        if stop is not None and commit is None:
+        if old is not None and commit is None:
             raise UnknownRefError(
                 f"{old.id} is not on the first-parent history of {new.id}",
                 "give an older commit first, then the newer one",
@@ -207,14 +211,14 @@ class Upstream:
         select: Callable[[str], bool] = lambda _: True,
     ) -> int:
         """Turn an export of `old` into one of `new` by writing only what changed."""
-        diff = self.repo.diff(old.tree, new.tree)
+        diff = old.tree.diff_to_tree(new.tree)
         count = 0
         for patch_delta in diff.deltas:
             old_path, new_path = patch_delta.old_file.path, patch_delta.new_file.path
-            if patch_delta.status in (pygit2.enums.DeltaStatus.DELETED,) or old_path != new_path:
-                if select(old_path):
-                    (dest / old_path).unlink(missing_ok=True)
-                    count += 1
+            gone = patch_delta.status == pygit2.enums.DeltaStatus.DELETED or old_path != new_path
+            if gone and select(old_path):
+                (dest / old_path).unlink(missing_ok=True)
+                count += 1
             if patch_delta.status != pygit2.enums.DeltaStatus.DELETED and select(new_path):
                 blob = self.repo[patch_delta.new_file.id]
                 if isinstance(blob, pygit2.Blob):

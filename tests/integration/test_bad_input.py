@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pygit2
-import pytest
 
 from bindbot import errors
 from bindbot.upstream.lock import read_lock
@@ -52,7 +51,9 @@ def test_dependency_pin_that_cannot_be_materialised(
     cache = tmp_path / "cache"
     # gemmlowp's repository has no flatbuffers tag v2.0.0.
     result = cli(
-        "api", "--offline", synthetic.commits["base"],
+        "api",
+        "--offline",
+        synthetic.commits["base"],
         BINDBOT_CACHE=str(cache),
         BINDBOT_DEP_FLATBUFFERS=str(synthetic.deps["gemmlowp"]),
     )
@@ -65,12 +66,11 @@ def test_dependency_pin_that_cannot_be_materialised(
     assert not (cache / "api" / "v1" / "models").exists()
 
 
-def test_headers_that_fail_to_parse(
-    cli: Cli, synthetic: SyntheticUpstream, tmp_path: Path
-) -> None:
+def test_headers_that_fail_to_parse(cli: Cli, synthetic: SyntheticUpstream, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    result = cli("diff", "--offline", synthetic.commits["base"], synthetic.broken,
-                 BINDBOT_CACHE=str(cache))
+    result = cli(
+        "diff", "--offline", synthetic.commits["base"], synthetic.broken, BINDBOT_CACHE=str(cache)
+    )
     assert result.code == errors.HeaderParseError.exit_code
     assert "micro_interpreter.h" in _one_line_error(result.err)
     # The good commit was cached; the broken one left no entry behind.

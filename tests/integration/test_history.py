@@ -32,7 +32,9 @@ def test_history_then_warm_cache(synthetic: SyntheticUpstream, tmp_path: Path) -
 
     # Every API-changing step is one timeline entry; the two non-API steps are not.
     subjects = [e.commit.subject.split(":")[0] for e in cold.entries]
-    assert subjects == [s for s in list(synthetic.commits)[1:] if s not in ("non_api", "dep_bumped")]
+    assert subjects == [
+        s for s in list(synthetic.commits)[1:] if s not in ("non_api", "dep_bumped")
+    ]
     assert cold.failures == ()
     assert cold.parsed >= 10
 
@@ -60,8 +62,16 @@ def test_history_records_unparseable_commits(synthetic: SyntheticUpstream, tmp_p
 
 
 def test_history_cli_prints_outputs(cli: Cli, synthetic: SyntheticUpstream, tmp_path: Path) -> None:
-    result = cli("history", "--offline", "--from", synthetic.commits["class_deleted"],
-                 "--to", synthetic.commits["op_added"], "--out", str(tmp_path / "h"))
+    result = cli(
+        "history",
+        "--offline",
+        "--from",
+        synthetic.commits["class_deleted"],
+        "--to",
+        synthetic.commits["op_added"],
+        "--out",
+        str(tmp_path / "h"),
+    )
     assert result.code == 0, result.err
     assert "4 commits, 3 API changes" in result.err
     assert str(tmp_path / "h" / "history.md") in result.out

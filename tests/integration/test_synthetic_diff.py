@@ -83,27 +83,37 @@ def test_step_report(cli: Cli, synthetic: SyntheticUpstream, step: str) -> None:
 def test_specific_texts(cli: Cli, synthetic: SyntheticUpstream) -> None:
     """Spot checks of what a maintainer reads, beyond codes."""
     c = synthetic.commits
-    removed = json.loads(cli("diff", "--offline", c["param_added_required"], c["param_removed"],
-                             "--format", "json").out)
+    removed = json.loads(
+        cli(
+            "diff", "--offline", c["param_added_required"], c["param_removed"], "--format", "json"
+        ).out
+    )
     texts = [ch["change"] for ch in removed["changes"]]
     assert any("error_reporter" in t for t in texts)
     # The shim never passed the error reporter: the safe crate is untouched.
     assert removed["semver"]["impact"] == "none"
 
-    renamed = json.loads(cli("diff", "--offline", c["method_removed"], c["method_renamed"],
-                             "--format", "json").out)
+    renamed = json.loads(
+        cli("diff", "--offline", c["method_removed"], c["method_renamed"], "--format", "json").out
+    )
     change = next(ch for ch in renamed["changes"] if ch["code"] == "method_renamed")
     assert "inputs_size" in change["old"] and "num_inputs" in change["new"]
     assert "tflm::MicroInterpreter::inputs_len" in change["rust_items"]
 
-    op = json.loads(cli("diff", "--offline", c["header_moved_no_forwarding"], c["op_added"],
-                        "--format", "json").out)
+    op = json.loads(
+        cli(
+            "diff", "--offline", c["header_moved_no_forwarding"], c["op_added"], "--format", "json"
+        ).out
+    )
     added = next(ch for ch in op["changes"] if ch["code"] == "method_added")
     assert "tflm::OpResolver::add_softmax" in added["rust_items"]
     assert op["semver"]["bump"] == "minor" and op["semver"]["bump_0x"] == "patch"
 
-    deleted = json.loads(cli("diff", "--offline", c["field_type_changed"], c["class_deleted"],
-                             "--format", "json").out)
+    deleted = json.loads(
+        cli(
+            "diff", "--offline", c["field_type_changed"], c["class_deleted"], "--format", "json"
+        ).out
+    )
     gone = next(ch for ch in deleted["changes"] if ch["code"] == "entity_removed")
     assert "tflite::MicroMutableOpResolver" in gone["fix"]  # upstream's replacement
 
@@ -114,17 +124,23 @@ def test_static_memory_define_is_honoured(cli: Cli, synthetic: SyntheticUpstream
     names = [f["name"] for f in tensor["fields"]]
     assert "name" not in names and "bytes" in names  # the TF_LITE_STATIC_MEMORY branch
     size_t = next(
-        p for e in model["entities"] if e["name"] == "tflite::MicroInterpreter"
-        for ctor in e["constructors"] for p in ctor["params"] if p["name"] == "tensor_arena_size"
+        p
+        for e in model["entities"]
+        if e["name"] == "tflite::MicroInterpreter"
+        for ctor in e["constructors"]
+        for p in ctor["params"]
+        if p["name"] == "tensor_arena_size"
     )
     assert size_t["canonical"] == "unsigned long"  # not int: builtin headers were found
 
 
-def test_model_json_is_byte_identical_across_runs(cli: Cli, synthetic: SyntheticUpstream,
-                                                  tmp_path: Path) -> None:
+def test_model_json_is_byte_identical_across_runs(
+    cli: Cli, synthetic: SyntheticUpstream, tmp_path: Path
+) -> None:
     first = cli("api", "--offline", synthetic.commits["op_added"]).out
-    second = cli("api", "--offline", synthetic.commits["op_added"],
-                 BINDBOT_CACHE=str(tmp_path / "cold")).out
+    second = cli(
+        "api", "--offline", synthetic.commits["op_added"], BINDBOT_CACHE=str(tmp_path / "cold")
+    ).out
     assert first == second
     assert json.loads(first)["entities"] == sorted(
         json.loads(first)["entities"], key=lambda e: (e["name"], e["kind"])

@@ -27,9 +27,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "tests/real/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.real)
             if missing:
-                item.add_marker(pytest.mark.skip(
-                    reason=f"real upstream not configured: set {', '.join(missing)}"
-                ))
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason=f"real upstream not configured: set {', '.join(missing)}"
+                    )
+                )
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,11 @@ def _diff(ctx: pipeline.Context, sha: str) -> list[Change]:
 def test_error_reporter_constructors_removed_2022(real: pipeline.Context) -> None:
     # 21bd77c62 "Remove TFLM Framework support to using ErrorReporter" (2022-10-19)
     changes = _diff(real, "21bd77c62")
-    ctors = [c for c in changes if c.entity == "tflite::MicroInterpreter"
-             and c.code == "constructor_removed"]
+    ctors = [
+        c
+        for c in changes
+        if c.entity == "tflite::MicroInterpreter" and c.code == "constructor_removed"
+    ]
     assert len(ctors) == 2
     assert all("ErrorReporter" in (c.old or "") and c.level == "breaking" for c in ctors)
     assert all(c.crate_impact == "none" for c in ctors)  # the shim's constructor survives
@@ -28,8 +31,11 @@ def test_error_reporter_constructors_removed_2022(real: pipeline.Context) -> Non
 def test_error_reporter_free_constructors_added_2022(real: pipeline.Context) -> None:
     # 95761fcfd "TFLite Micro framework changes to support log refactor" (2022-09-19)
     changes = _diff(real, "95761fcfd")
-    added = [c for c in changes if c.entity == "tflite::MicroInterpreter"
-             and c.code == "constructor_added"]
+    added = [
+        c
+        for c in changes
+        if c.entity == "tflite::MicroInterpreter" and c.code == "constructor_added"
+    ]
     assert added and all("ErrorReporter" not in (c.new or "") for c in added)
 
 
@@ -68,8 +74,9 @@ def test_common_h_move_is_a_move_with_forwarding(real: pipeline.Context) -> None
     assert not [c for c in changes if c.level == "breaking"]
 
 
-@pytest.mark.parametrize(("sha", "method"), [("ef382bdaa", "AddReduceAll"),
-                                             ("62cbc8e3e", "AddDynamicUpdateSlice")])
+@pytest.mark.parametrize(
+    ("sha", "method"), [("ef382bdaa", "AddReduceAll"), ("62cbc8e3e", "AddDynamicUpdateSlice")]
+)
 def test_ops_added_are_additive(real: pipeline.Context, sha: str, method: str) -> None:
     changes = _diff(real, sha)
     added = [c for c in changes if c.member == method]

@@ -15,8 +15,10 @@ def _lock() -> Lock:
         commit=SHA,
         commit_date="2026-08-20T16:47:21Z",
         api_model_hash="sha256:" + "0" * 64,
-        deps=(LockedDep("flatbuffers", "https://x/v1.zip", "v1", "0" * 32, "p.patch", "ab"),
-              LockedDep("gemmlowp", "https://x/g.zip", "abc", None, None, None)),
+        deps=(
+            LockedDep("flatbuffers", "https://x/v1.zip", "v1", "0" * 32, "p.patch", "ab"),
+            LockedDep("gemmlowp", "https://x/g.zip", "abc", None, None, None),
+        ),
     )
 
 
