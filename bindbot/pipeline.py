@@ -14,7 +14,7 @@ import pygit2
 from bindbot.api.model import ApiModel
 from bindbot.api.store import ModelStore
 from bindbot.api.surface import API_HEADERS
-from bindbot.config import Config
+from bindbot.config import OFFICIAL_UPSTREAM, Config
 from bindbot.diff.classify import diff_models
 from bindbot.diff.report import DiffReport
 from bindbot.diff.timeline import Timeline, build_timeline
@@ -26,7 +26,7 @@ from bindbot.report.render import commit_link, render
 from bindbot.runner import Runner
 from bindbot.upstream.deps import DependencyStore, Materialised, read_pins
 from bindbot.upstream.lock import Lock, read_lock, write_lock
-from bindbot.upstream.repo import Upstream, commit_info
+from bindbot.upstream.repo import Upstream, commit_info, is_url
 
 
 @dataclass
@@ -152,8 +152,11 @@ def make_lock(ctx: Context, commit: pygit2.Commit) -> Lock:
     upstream = ctx.upstream()
     info_ = commit_info(commit)
     snapshot = ctx.models().model_at(commit)
+    # A local path is a mirror of the official repository; the lock names the canonical URL
+    # so that a committed lock never carries one machine's folder layout.
+    url = ctx.config.upstream if is_url(ctx.config.upstream) else OFFICIAL_UPSTREAM
     return Lock(
-        upstream_url=ctx.config.upstream,
+        upstream_url=url,
         branch=ctx.config.branch,
         commit=info_.sha,
         commit_date=info_.date,

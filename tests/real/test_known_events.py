@@ -103,6 +103,7 @@ def test_pins_at_head(real: pipeline.Context) -> None:
     assert pins["kissfft"].ref == "v130"
 
 
+@pytest.mark.slow
 def test_history_of_a_year_then_warm(real: pipeline.Context, tmp_path: Path) -> None:
     timeline, _ = pipeline.history(real, "e344f4b6b~1", "1c133471c", tmp_path / "h")
     assert timeline.failures == ()
