@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("sync", "clone or fetch the upstream mirror and print the branch head")
     p = add("resolve", "print the commit a ref names")
     p.add_argument("ref")
+    p = add("commits", "list the commits in a range that touch the API headers")
+    p.add_argument("old")
+    p.add_argument("new")
     p = add("deps", "print (and with --materialise, fetch) the third-party pins of a commit")
     p.add_argument("ref", nargs="?", default=None)
     p.add_argument("--materialise", action="store_true")
@@ -176,6 +179,11 @@ def _dispatch(args: argparse.Namespace, ctx: pipeline.Context) -> int:
         up = ctx.upstream()
         named = up.info(up.resolve(args.ref))
         print(f"{named.sha} {named.date} {named.subject}")
+        return 0
+    if cmd == "commits":
+        for commit in pipeline.api_commits(ctx, args.old, args.new):
+            found = ctx.upstream().info(commit)
+            print(f"{found.sha} {found.date} {found.subject}")
         return 0
     if cmd == "deps":
         ref = args.ref or cfg.branch

@@ -142,6 +142,25 @@ def history(
     return timeline, paths
 
 
+def api_commits(ctx: Context, start: str, end: str) -> list[pygit2.Commit]:
+    """Commits after `start` up to `end` that touch a file the API parse reads.
+
+    The file set is the include closure of the newest parse (made for `end` if the cache has
+    none yet), plus the API headers and the dependency pin files.
+    """
+    upstream = ctx.upstream()
+    old, new = upstream.resolve(start), upstream.resolve(end)
+    store = ctx.models()
+    store.model_at(new)  # makes sure an include closure is known
+    out = []
+    previous = old
+    for commit in upstream.first_parent_range(old, new):
+        if store.content_ids(commit) != store.content_ids(previous):
+            out.append(commit)
+        previous = commit
+    return out
+
+
 def materialise_deps(ctx: Context, ref: str) -> list[Materialised]:
     upstream = ctx.upstream()
     commit = upstream.resolve(ref)

@@ -41,6 +41,10 @@ from bindbot.api.surface import (
 from bindbot.errors import HeaderParseError, ToolMissingError
 from bindbot.runner import Runner
 
+#: Bump whenever extraction output can change for the same headers: it is part of every
+#: cache key, so models made by an older extractor are never served as current.
+EXTRACTOR_VERSION = 2
+
 K = ci.CursorKind
 _CONTAINERS = {K.NAMESPACE, K.LINKAGE_SPEC, K.UNEXPOSED_DECL}
 _RECORDS = {K.CLASS_DECL: "class", K.STRUCT_DECL: "struct", K.UNION_DECL: "union"}
@@ -128,20 +132,22 @@ class Extractor:
             raise HeaderParseError(
                 f"libclang could not parse {root}: {exc}", "see the logs"
             ) from exc
-        errors = [d for d in tu.diagnostics if d.severity >= ci.Diagnostic.Error]
-        if errors:
-            first = errors[0]
-            where = _rel(root, first.location.file.name) if first.location.file else "?"
-            raise HeaderParseError(
-                f"{len(errors)} error(s) parsing the API headers; first: "
-                f"{where}:{first.location.line}: {first.spelling}",
-                "check the dependency pins (`bindbot deps REF`) and BINDBOT_DEP_<NAME>; "
-                "if upstream itself is broken at this commit, pick another",
-            )
         walker = _Walker(root, set(roots))
         headers = walker.headers(tu)
         walker.api_files = {h.path for h in headers if h.api}
         walker.walk(tu.cursor, "")
+        errors = [d for d in tu.diagnostics if d.severity >= ci.Diagnostic.Error]
+        if errors:
+            first = errors[0]
+            where = _rel(root, first.location.file.name) if first.location.file else "?"
+            flagged = sorted(set(walker.invalid))
+            invalid = f"; invalid API declarations: {', '.join(flagged[:5])}" if flagged else ""
+            raise HeaderParseError(
+                f"{len(errors)} error(s) parsing the API headers; first: "
+                f"{where}:{first.location.line}: {first.spelling}{invalid}",
+                "check the dependency pins (`bindbot deps REF`) and BINDBOT_DEP_<NAME>; "
+                "if upstream itself is broken at this commit, pick another",
+            )
         model = ApiModel.build(walker.entities(), headers, walker.invalid, self.setup.defines)
         return model, walker.read_files
 
@@ -456,7 +462,9 @@ def _initializer(c: ci.Cursor) -> str:
 
 
 def _deprecation_message(c: ci.Cursor) -> str | None:
-    text = " ".join(_tokens(c))
+    # `[[deprecated("...")]]` precedes the declaration: its text is in the attribute child.
+    parts = [" ".join(_tokens(a)) for a in c.get_children() if a.kind.is_attribute()]
+    text = " ".join([*parts, *_tokens(c)])
     match = _DEPRECATED_MSG.search(text.replace('" "', ""))
     return match.group(1) if match else None
 

@@ -18,7 +18,13 @@ from pathlib import Path
 
 import pygit2
 
-from bindbot.api.extract import Extractor, ParseSetup, find_resource_dir, libclang_version
+from bindbot.api.extract import (
+    EXTRACTOR_VERSION,
+    Extractor,
+    ParseSetup,
+    find_resource_dir,
+    libclang_version,
+)
 from bindbot.api.model import SCHEMA_VERSION, ApiModel
 from bindbot.api.surface import API_HEADERS, is_header
 from bindbot.config import Config
@@ -63,7 +69,10 @@ class ModelStore:
 
     # -- public ---------------------------------------------------------------------------
     def model_at(self, commit: pygit2.Commit) -> Snapshot:
-        memo = self.root / "commits" / str(commit.id)
+        # The memo lives under the setup's hash: a new extractor, libclang or define set
+        # must never follow an old memo to a model it would not produce.
+        setup = hashlib.sha256(self._setup_identity().encode()).hexdigest()[:16]
+        memo = self.root / "commits" / setup / str(commit.id)
         if memo.is_file():
             key = memo.read_text(encoding="utf-8").strip()
             model = self._load(key)
@@ -112,7 +121,7 @@ class ModelStore:
         if self._setup_id is None:
             resource = find_resource_dir(self.config.clang_resource_dir, self.runner)
             self._setup_id = json.dumps(
-                [libclang_version(), str(resource), list(self.config.defines)]
+                [EXTRACTOR_VERSION, libclang_version(), str(resource), list(self.config.defines)]
             )
         return self._setup_id
 
