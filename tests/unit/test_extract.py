@@ -50,7 +50,7 @@ def test_private_members_and_namespaces_are_not_api(tmp_path: Path) -> None:
     text = (
         "namespace tflite {\nnamespace internal { void Hidden(); }\n"
         "class Thing {\n public:\n  Thing(const Thing&) = delete;\n  int Get() const;\n"
-        "  [[deprecated(\"use Get\")]] int Old();\n private:\n  int secret_;\n};\n}\n"
+        '  [[deprecated("use Get")]] int Old();\n private:\n  int secret_;\n};\n}\n'
     )
     model, _ = _extract(tmp_path, text).extract(tmp_path, [LOG])
     assert model.get("tflite::internal::Hidden") is None
