@@ -123,14 +123,10 @@ def history(
         )
     progress = Progress("history", len(commits) - 1)
     timeline = build_timeline(ctx.models(), ctx.config.upstream, commits, progress)
-    totals = {"breaking": 0, "needs-review": 0, "additive": 0}
-    for entry in timeline.entries:
-        for level, count in entry.counts().items():
-            totals[level] += count
     markdown = render(
         "report/history.md.j2",
         t=timeline,
-        totals=totals,
+        totals=timeline.totals(),
         max_lines=12,
         commit_url=commit_link(ctx.config.upstream),
     )

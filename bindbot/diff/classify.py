@@ -233,7 +233,7 @@ def _interpreter_ctor(raw: RawChange, items: str, shim_ctor: bool) -> tuple[Impa
             "extend templates/shim to pass it, then regenerate "
             "(`bindbot generate` stops until then)",
         )
-    if raw.code in ("param_added_default", "default_added", "constructor_added"):
+    if raw.code in ("param_added_default", "default_added"):
         return (
             "none",
             f"none: {items} keep working; the new parameter takes its default",
@@ -291,6 +291,14 @@ class Semver:
     bump: Literal["major", "minor", "patch"]
     bump_0x: Literal["minor", "patch"]
     reason: str
+
+
+def count_levels(changes: Iterable[Change]) -> dict[str, int]:
+    """How many changes of each level: the summary every report shows."""
+    out = dict.fromkeys(LEVEL_ORDER, 0)
+    for change in changes:
+        out[change.level] += 1
+    return out
 
 
 def suggest_semver(changes: Iterable[Change]) -> Semver:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bindbot import __version__
-from bindbot.diff.classify import Change, Semver, suggest_semver
+from bindbot.diff.classify import Change, Semver, count_levels, suggest_semver
 from bindbot.upstream.repo import CommitInfo
 
 #: `bindbot diff` exit statuses (failures use 64 and up, see errors.py).
@@ -30,10 +30,7 @@ class DiffReport:
         return suggest_semver(self.changes)
 
     def counts(self) -> dict[str, int]:
-        out = {"breaking": 0, "needs-review": 0, "additive": 0}
-        for change in self.changes:
-            out[change.level] += 1
-        return out
+        return count_levels(self.changes)
 
     @property
     def exit_code(self) -> int:

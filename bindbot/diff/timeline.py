@@ -16,7 +16,7 @@ import pygit2
 
 from bindbot import __version__
 from bindbot.api.store import ModelStore, Snapshot
-from bindbot.diff.classify import Change, diff_models
+from bindbot.diff.classify import Change, count_levels, diff_models
 from bindbot.errors import DependencyError, HeaderParseError
 from bindbot.log import Progress
 from bindbot.upstream.repo import CommitInfo, commit_info
@@ -28,10 +28,7 @@ class Entry:
     changes: tuple[Change, ...]
 
     def counts(self) -> dict[str, int]:
-        out = {"breaking": 0, "needs-review": 0, "additive": 0}
-        for change in self.changes:
-            out[change.level] += 1
-        return out
+        return count_levels(self.changes)
 
 
 @dataclass(frozen=True)
@@ -52,14 +49,13 @@ class Timeline:
 
     def monthly(self) -> list[tuple[str, dict[str, int]]]:
         """Changes per calendar month, by level: the chart's data."""
-        months: dict[str, dict[str, int]] = {}
+        by_month: dict[str, list[Change]] = {}
         for entry in self.entries:
-            bucket = months.setdefault(
-                entry.commit.date[:7], {"breaking": 0, "needs-review": 0, "additive": 0}
-            )
-            for level, count in entry.counts().items():
-                bucket[level] += count
-        return sorted(months.items())
+            by_month.setdefault(entry.commit.date[:7], []).extend(entry.changes)
+        return [(month, count_levels(changes)) for month, changes in sorted(by_month.items())]
+
+    def totals(self) -> dict[str, int]:
+        return count_levels(c for entry in self.entries for c in entry.changes)
 
     def to_json(self) -> str:
         data = {
