@@ -43,7 +43,7 @@ from bindbot.runner import Runner
 
 #: Bump whenever extraction output can change for the same headers: it is part of every
 #: cache key, so models made by an older extractor are never served as current.
-EXTRACTOR_VERSION = 2
+EXTRACTOR_VERSION = 3
 
 K = ci.CursorKind
 _CONTAINERS = {K.NAMESPACE, K.LINKAGE_SPEC, K.UNEXPOSED_DECL}
@@ -411,6 +411,7 @@ class _Walker:
             name=c.spelling,
             params=tuple(params),
             return_type="" if c.kind == K.CONSTRUCTOR else result.spelling,
+            return_canonical="" if c.kind == K.CONSTRUCTOR else result.get_canonical().spelling,
             flags=tuple(sorted(flags)),
             deprecation=deprecation,
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 #: Bump when the extractor or the model's shape changes: it invalidates every cache entry.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 RecordKind = Literal["class", "struct", "union"]
 
@@ -40,6 +40,7 @@ class Function:
     #: variadic, template, c_linkage, deprecated
     flags: tuple[str, ...] = ()
     deprecation: str | None = None
+    return_canonical: str = ""
 
     def signature(self) -> str:
         """Name and parameter types: what tells overloads apart."""
@@ -244,6 +245,7 @@ def _function(d: Mapping[str, Any]) -> Function:
         name=d["name"],
         params=tuple(Param(**p) for p in d["params"]),
         return_type=d["return_type"],
+        return_canonical=d["return_canonical"],
         flags=tuple(d["flags"]),
         deprecation=d["deprecation"],
     )

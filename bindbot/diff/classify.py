@@ -76,6 +76,8 @@ _RULES: dict[str, Rule] = {
     "method_added": Rule("added", "additive", "method added"),
     "method_renamed": Rule("changed", "breaking", "method renamed"),
     "return_type_changed": Rule("changed", "breaking", "return type changed"),
+    "return_type_retargeted": Rule("changed", "needs-review", "return type's alias retargeted"),
+    "param_type_retargeted": Rule("changed", "needs-review", "parameter type's alias retargeted"),
     "signature_changed": Rule("changed", "breaking", "signature changed"),
     "param_removed": Rule("changed", "breaking", "parameter removed"),
     "param_added": Rule("changed", "breaking", "required parameter added"),
@@ -181,6 +183,12 @@ def _impact(
     items = ", ".join(f"`{i}`" for i in binding.items)
     if raw.member_kind == "constructor" and raw.entity == "tflite::MicroInterpreter":
         return _interpreter_ctor(raw, items, shim_ctor)
+    if raw.code == "param_type_changed" and "=" in (raw.old or "") and "=" in (raw.new or ""):
+        return (
+            "none",
+            f"none: the shim behind {items} leaves this parameter at its default",
+            ("regenerate; C++ callers that pass it adapt"),
+        )
     if raw.code == "param_removed" and "=" in (raw.old or ""):
         return (
             "none",

@@ -19,6 +19,7 @@ from bindbot.api.model import (
     EnumEntity,
     Function,
     FunctionEntity,
+    Param,
     RecordEntity,
     TypedefEntity,
 )
@@ -238,8 +239,11 @@ def _similarity(a: Function, b: Function) -> int:
 
 def _compare_function(a: Function, b: Function, rc: _Maker) -> Iterator[RawChange]:
     ctx = b.display()
-    if a.return_type != b.return_type:
-        yield rc("return_type_changed", ctx, a.return_type, b.return_type)
+    if a.return_canonical != b.return_canonical:
+        code = "return_type_changed"
+        if _same_spelling(a.return_type, b.return_type):
+            code = "return_type_retargeted"
+        yield rc(code, ctx, a.return_type, b.return_type)
     old_params = {p.name: p for p in a.params}
     new_params = {p.name: p for p in b.params}
     disjoint = bool(a.params) and bool(b.params) and not (set(old_params) & set(new_params))
@@ -250,7 +254,7 @@ def _compare_function(a: Function, b: Function, rc: _Maker) -> Iterator[RawChang
         # Every parameter was renamed: compare by position instead of by name.
         for pa, pb in zip(a.params, b.params, strict=True):
             if pa.canonical != pb.canonical:
-                yield rc("param_type_changed", ctx, f"{pa.type} {pa.name}", f"{pb.type} {pb.name}")
+                yield rc(_type_code(pa, pb), ctx, _param_text(pa), _param_text(pb))
     else:
         for p in a.params:
             if p.name not in new_params:
@@ -266,7 +270,7 @@ def _compare_function(a: Function, b: Function, rc: _Maker) -> Iterator[RawChang
             if q is None:
                 continue
             if q.canonical != p.canonical:
-                yield rc("param_type_changed", ctx, f"{q.type} {q.name}", f"{p.type} {p.name}")
+                yield rc(_type_code(q, p), ctx, _param_text(q), _param_text(p))
             elif q.default != p.default:
                 code = (
                     "default_removed"
@@ -278,6 +282,25 @@ def _compare_function(a: Function, b: Function, rc: _Maker) -> Iterator[RawChang
         yield rc(f"flag_added:{flag}", ctx, None, b.deprecation if flag == "deprecated" else flag)
     for flag in sorted(set(a.flags) - set(b.flags)):
         yield rc(f"flag_removed:{flag}", ctx, flag, None)
+
+
+def _same_spelling(a: str, b: str) -> bool:
+    """`flatbuffers::X` and `::flatbuffers::X` name the same thing in source."""
+
+    def norm(text: str) -> str:
+        return "".join(text.split()).replace("<::", "<").replace(",::", ",").lstrip(":")
+
+    return norm(a) == norm(b)
+
+
+def _type_code(a: Param, b: Param) -> str:
+    # Same source spelling, new canonical type: a typedef was pointed elsewhere (flatbuffers
+    # made FlatBufferBuilder an alias of a template). Source still compiles; review it.
+    return "param_type_retargeted" if _same_spelling(a.type, b.type) else "param_type_changed"
+
+
+def _param_text(p: Param) -> str:
+    return f"{p.type} {p.name}".strip() + (f" = {p.default}" if p.default is not None else "")
 
 
 class _Maker(Protocol):

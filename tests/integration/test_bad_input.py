@@ -8,6 +8,7 @@ from pathlib import Path
 import pygit2
 
 from bindbot import errors
+from bindbot.api.model import SCHEMA_VERSION
 from bindbot.upstream.lock import read_lock
 from tests.conftest import Cli, synthetic_env
 from tests.fixtures.synthetic import SyntheticUpstream
@@ -63,7 +64,7 @@ def test_dependency_pin_that_cannot_be_materialised(
     assert not (cache / "deps" / "flatbuffers").exists() or not any(
         (cache / "deps" / "flatbuffers").iterdir()
     )
-    assert not (cache / "api" / "v1" / "models").exists()
+    assert not (cache / "api" / f"v{SCHEMA_VERSION}" / "models").exists()
 
 
 def test_headers_that_fail_to_parse(cli: Cli, synthetic: SyntheticUpstream, tmp_path: Path) -> None:
@@ -74,8 +75,9 @@ def test_headers_that_fail_to_parse(cli: Cli, synthetic: SyntheticUpstream, tmp_
     assert result.code == errors.HeaderParseError.exit_code
     assert "micro_interpreter.h" in _one_line_error(result.err)
     # The good commit was cached; the broken one left no entry behind.
-    assert not list((cache / "api" / "v1" / "commits").glob(f"*/{synthetic.broken}"))
-    models = list((cache / "api" / "v1" / "models").iterdir())
+    api = cache / "api" / f"v{SCHEMA_VERSION}"
+    assert not list((api / "commits").glob(f"*/{synthetic.broken}"))
+    models = list((api / "models").iterdir())
     assert len(models) == 1
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from bindbot import pipeline
 from bindbot.api import extract
+from bindbot.api.model import SCHEMA_VERSION
 from bindbot.config import resolve
 from bindbot.runner import subprocess_runner
 from tests.conftest import synthetic_env
@@ -49,7 +50,7 @@ def test_damaged_entry_is_parsed_again(synthetic: SyntheticUpstream, tmp_path: P
     ctx = _ctx(synthetic, cache)
     snap = ctx.models().model_at(ctx.upstream().resolve("main"))
     ctx.close()
-    entry = cache / "api" / "v1" / "models" / f"{snap.key}.json"
+    entry = cache / "api" / f"v{SCHEMA_VERSION}" / "models" / f"{snap.key}.json"
     entry.write_text('{"schema": 1, "entit')  # a torn write from some other tool
     ctx = _ctx(synthetic, cache)
     again = ctx.models().model_at(ctx.upstream().resolve("main"))

@@ -182,3 +182,31 @@ def test_rust_names() -> None:
         "tflm_sys::tflm_op_resolver_add_conv_2d",
     )
     assert binding_for("tflite::MicroAllocator", "Create", "method", "a.h") is None
+
+
+def test_alias_retargeted_is_review_not_breaking() -> None:
+    def pack(spelling: str, canonical: str) -> FunctionEntity:
+        arg = Param("fbb", spelling, canonical)
+        return FunctionEntity("tflite::Pack", "s.h", (Function("Pack", (arg,), "int"),))
+
+    old = model(pack("flatbuffers::FlatBufferBuilder &", "flatbuffers::FlatBufferBuilder &"))
+    new = model(
+        pack("::flatbuffers::FlatBufferBuilder &", "flatbuffers::FlatBufferBuilderImpl<false> &")
+    )
+    [change] = diff_models(old, new)
+    assert (change.code, change.level) == ("param_type_retargeted", "needs-review")
+    other = model(pack("flatbuffers::Other &", "flatbuffers::Other &"))
+    assert [c.code for c in diff_models(old, other)] == ["param_type_changed"]
+
+
+def test_defaulted_parameter_retyped_leaves_the_shim_alone() -> None:
+    def resolver(reg: str) -> RecordEntity:
+        add = Function(
+            "AddConv2D", (Param("registration", reg, reg, "Register_CONV_2D()"),), "TfLiteStatus"
+        )
+        return RecordEntity("tflite::MicroMutableOpResolver", "r.h", "class", methods=(add,))
+
+    [change] = diff_models(
+        model(resolver("const TfLiteRegistration &")), model(resolver("const TFLMRegistration &"))
+    )
+    assert (change.level, change.crate_impact) == ("breaking", "none")
