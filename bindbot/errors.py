@@ -83,6 +83,24 @@ class CacheError(BindbotError):
     exit_code = 74
 
 
+class GenerationError(BindbotError):
+    """The API model has something the templates cannot express; nothing was written."""
+
+    exit_code = 75
+
+
+class StaleOutputError(BindbotError):
+    """`bindbot generate --check`: the committed crate differs from what bindbot makes."""
+
+    exit_code = 76
+
+
+class ToolFailedError(BindbotError):
+    """An external tool (bindgen, a compiler) ran and failed."""
+
+    exit_code = 77
+
+
 EXIT_CODES: dict[str, int] = {
     cls.__name__: cls.exit_code
     for cls in (
@@ -96,5 +114,8 @@ EXIT_CODES: dict[str, int] = {
         LockError,
         ToolMissingError,
         CacheError,
+        GenerationError,
+        StaleOutputError,
+        ToolFailedError,
     )
 }

@@ -21,8 +21,8 @@ from bindbot.diff.timeline import Timeline, build_timeline
 from bindbot.errors import LockError, UnknownRefError
 from bindbot.fsutil import write_atomic
 from bindbot.log import Progress, info
+from bindbot.render import commit_link, render
 from bindbot.report.chart import write_chart
-from bindbot.report.render import commit_link, render
 from bindbot.runner import Runner
 from bindbot.upstream.deps import DependencyStore, Materialised, read_pins
 from bindbot.upstream.lock import Lock, read_lock, write_lock

@@ -37,19 +37,21 @@ from bindbot.api.surface import (
     PRIVATE_NAMESPACE_PARTS,
     SCHEMA_HEADER,
     SCHEMA_NAMES,
+    is_c_api_header,
 )
 from bindbot.errors import HeaderParseError, ToolMissingError
 from bindbot.runner import Runner
 
 #: Bump whenever extraction output can change for the same headers: it is part of every
 #: cache key, so models made by an older extractor are never served as current.
-EXTRACTOR_VERSION = 3
+EXTRACTOR_VERSION = 5
 
 K = ci.CursorKind
 _CONTAINERS = {K.NAMESPACE, K.LINKAGE_SPEC, K.UNEXPOSED_DECL}
 _RECORDS = {K.CLASS_DECL: "class", K.STRUCT_DECL: "struct", K.UNION_DECL: "union"}
 _FUNCTIONS = {K.FUNCTION_DECL, K.FUNCTION_TEMPLATE}
 _METHODS = {K.CXX_METHOD, K.FUNCTION_TEMPLATE}
+_UNNAMED = re.compile(r"\((unnamed|anonymous) (struct|union|enum|class) at [^)]*\)")
 _DEPRECATED_MSG = re.compile(r'deprecated\s*\(\s*"((?:[^"\\]|\\.)*)"')
 
 
@@ -190,6 +192,17 @@ class _Walker:
             # the API now (this is how c/common.h -> core/c/common.h stays modelled).
             if path not in declares:
                 api.update(graph.get(path, ()))
+        # TFLM's C types keep moving between C-API folders (TfLiteType now lives in
+        # compiler/mlir/lite/core/c/tflite_types.h): every `c/` header an API header
+        # includes, directly or not, is API too.
+        todo, seen = list(api), set(api)
+        while todo:
+            for child in graph.get(todo.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+                    if is_c_api_header(child):
+                        api.add(child)
         return [Header(p, tuple(sorted(graph[p])), p in api) for p in graph]
 
     def _declaring_files(self, tu: ci.TranslationUnit) -> set[str]:
@@ -257,7 +270,7 @@ class _Walker:
         elif kind in (K.TYPEDEF_DECL, K.TYPE_ALIAS_DECL):
             self._typedef(c, qual, path)
         elif kind == K.VAR_DECL and c.type.is_const_qualified():
-            self._entities[qual] = ConstantEntity(qual, path, c.type.spelling, _initializer(c))
+            self._entities[qual] = ConstantEntity(qual, path, _spell(c.type), _initializer(c))
 
     def _record(self, c: ci.Cursor, qual: str, path: str) -> None:
         existing = self._entities.get(qual)
@@ -281,12 +294,12 @@ class _Walker:
             if k == K.TEMPLATE_TYPE_PARAMETER:
                 template_params.append(f"typename {child.spelling}")
             elif k == K.TEMPLATE_NON_TYPE_PARAMETER:
-                template_params.append(f"{child.type.spelling} {child.spelling}")
+                template_params.append(f"{_spell(child.type)} {child.spelling}")
             elif k == K.CXX_BASE_SPECIFIER:
                 if child.access_specifier == ci.AccessSpecifier.PUBLIC or (
                     is_struct and child.access_specifier == ci.AccessSpecifier.INVALID
                 ):
-                    bases.append(child.type.spelling)
+                    bases.append(_spell(child.type))
             elif child.access_specifier != ci.AccessSpecifier.PUBLIC:
                 continue
             elif k == K.FIELD_DECL:
@@ -297,8 +310,8 @@ class _Walker:
                 fields.append(
                     FieldDecl(
                         child.spelling,
-                        child.type.spelling,
-                        child.type.get_canonical().spelling,
+                        _spell(child.type),
+                        _spell(child.type.get_canonical()),
                         offset if offset is not None and offset >= 0 else None,
                     )
                 )
@@ -359,7 +372,7 @@ class _Walker:
             self.invalid.append(qual)
             return
         self._entities[qual] = TypedefEntity(
-            qual, path, underlying.spelling, underlying.get_canonical().spelling
+            qual, path, _spell(underlying), _spell(underlying.get_canonical())
         )
 
     def _function(self, c: ci.Cursor, prefix: str = "") -> Function | None:
@@ -373,7 +386,7 @@ class _Walker:
                 self.invalid.append(f"{prefix}{c.spelling}")
                 return None
             params.append(
-                Param(p.spelling, p.type.spelling, p.type.get_canonical().spelling, _default(p))
+                Param(p.spelling, _spell(p.type), _spell(p.type.get_canonical()), _default(p))
             )
         result = c.result_type
         if c.kind != K.CONSTRUCTOR and result.kind == ci.TypeKind.INVALID:
@@ -410,8 +423,8 @@ class _Walker:
         return Function(
             name=c.spelling,
             params=tuple(params),
-            return_type="" if c.kind == K.CONSTRUCTOR else result.spelling,
-            return_canonical="" if c.kind == K.CONSTRUCTOR else result.get_canonical().spelling,
+            return_type="" if c.kind == K.CONSTRUCTOR else _spell(result),
+            return_canonical="" if c.kind == K.CONSTRUCTOR else _spell(result.get_canonical()),
             flags=tuple(sorted(flags)),
             deprecation=deprecation,
         )
@@ -421,6 +434,12 @@ class _Walker:
         for name, (path, funcs) in self._functions.items():
             out.append(FunctionEntity(name, path, tuple(sorted(funcs, key=Function.signature))))
         return out
+
+
+def _spell(t: ci.Type) -> str:
+    """A type's spelling without the file, line and column clang puts in unnamed types:
+    those would tie the model to where the tree was exported and to unrelated edits."""
+    return _UNNAMED.sub(r"(unnamed \2)", t.spelling)
 
 
 def _safe(check: object) -> bool:

@@ -48,6 +48,12 @@ SCHEMA_NAMES: frozenset[str] = frozenset(
 PRIVATE_NAMESPACE_PARTS: frozenset[str] = frozenset({"internal", "detail", "std", "flatbuffers"})
 
 
+def is_c_api_header(path: str) -> bool:
+    """TFLM's C API lives in folders named `c` (lite/c, lite/core/c, compiler/mlir/lite/core/c)."""
+    parts = path.split("/")
+    return len(parts) >= 2 and parts[-2] == "c" and path.endswith(".h")
+
+
 def is_header(path: str) -> bool:
     """Files an export for parsing needs: headers and textual includes under the source roots."""
     return path.endswith((".h", ".hpp", ".inc")) and path.startswith(

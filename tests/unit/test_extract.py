@@ -67,3 +67,17 @@ def test_private_members_and_namespaces_are_not_api(tmp_path: Path) -> None:
 def test_missing_builtin_headers_name_the_package(tmp_path: Path) -> None:
     with pytest.raises(ToolMissingError, match=r"stddef\.h"):
         find_resource_dir(tmp_path, RecordingRunner())
+
+
+def test_unnamed_types_do_not_leak_paths(tmp_path: Path) -> None:
+    text = (
+        "namespace tflite {\nstruct Params {\n  struct {\n    int width;\n  } padding;\n"
+        "  union { int i; float f; } value;\n};\n}\n"
+    )
+    model, _ = _extract(tmp_path, text).extract(tmp_path, [LOG])
+    params = model.get("tflite::Params")
+    assert isinstance(params, RecordEntity)
+    types = {f.name: (f.type, f.canonical) for f in params.fields}
+    assert types["padding"] == ("struct (unnamed struct)", "tflite::Params::(unnamed struct)")
+    assert str(tmp_path) not in model.to_json()
+    assert "micro_log.h:" not in model.to_json()

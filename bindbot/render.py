@@ -14,7 +14,7 @@ import jinja2
 
 from bindbot.errors import ToolMissingError
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
 def _cell(text: str) -> str:

@@ -1,0 +1,136 @@
+"""What the templates need from the API model, checked before anything is rendered.
+
+`plan()` is pure: it reads an `ApiModel` and returns a `GenPlan`, or raises
+`GenerationError` naming every entity the templates cannot express (a new required
+constructor parameter, a missing method the safe layer relies on...). Generation then
+writes nothing, so a crate is never half-updated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bindbot.api.model import ApiModel, Function, RecordEntity
+from bindbot.api.rust_names import snake
+from bindbot.errors import GenerationError
+
+INTERPRETER = "tflite::MicroInterpreter"
+RESOLVER = "tflite::MicroMutableOpResolver"
+
+#: Interpreter methods the shim wraps: C++ name -> (required?, const?).
+WRAPPED_METHODS: dict[str, bool] = {
+    "AllocateTensors": True,
+    "Invoke": True,
+    "input": True,
+    "output": True,
+    "inputs_size": True,
+    "outputs_size": True,
+    "arena_used_bytes": True,
+    "Reset": False,
+    "initialization_status": False,
+}
+
+
+@dataclass(frozen=True)
+class Op:
+    """One `Add*` method of the resolver that the shim can call with no arguments."""
+
+    method: str  # AddConv2D
+    rust: str  # add_conv_2d
+    shim: str  # tflm_op_resolver_add_conv_2d
+
+
+@dataclass(frozen=True)
+class CtorArg:
+    """One argument the shim passes to the interpreter constructor."""
+
+    name: str
+    expression: str  # C++ expression in the shim
+
+
+@dataclass(frozen=True)
+class GenPlan:
+    commit: str
+    ops: tuple[Op, ...]
+    ctor_args: tuple[CtorArg, ...]
+    methods: frozenset[str]  # wrapped interpreter methods that exist at this commit
+    needs_error_reporter: bool  # pre-2022 constructors take an ErrorReporter*
+    custom_op: bool  # AddCustom(name, registration) exists
+    resolver_capacity: int
+
+
+def _shim_constructor(ctors: tuple[Function, ...]) -> tuple[tuple[CtorArg, ...], bool] | None:
+    """Pick the (model, resolver, arena, size[, error_reporter]) constructor, if any."""
+    wanted = ("Model", "MicroOpResolver", "char *", "")
+    for ctor in ctors:
+        required = [p for p in ctor.params if p.default is None]
+        reporter = bool(required) and "ErrorReporter" in required[-1].canonical
+        if reporter:
+            required = required[:-1]
+        if len(required) != 4 or not all(
+            w in p.canonical for w, p in zip(wanted, required, strict=True)
+        ):
+            continue
+        exprs = ["model_ptr", "*resolver_ptr", "tensor_arena", "tensor_arena_size"]
+        args = [CtorArg(p.name, e) for p, e in zip(required, exprs, strict=True)]
+        if reporter:
+            args.append(CtorArg("error_reporter", "tflm_error_reporter()"))
+        return tuple(args), reporter
+    return None
+
+
+def plan(model: ApiModel, commit: str, resolver_capacity: int = 32) -> GenPlan:
+    problems: list[str] = []
+    interp = model.get(INTERPRETER)
+    resolver = model.get(RESOLVER)
+    if not isinstance(interp, RecordEntity):
+        problems.append(f"{INTERPRETER} is missing: the shim wraps it")
+    if not isinstance(resolver, RecordEntity):
+        problems.append(f"{RESOLVER} is missing: the op resolver template instantiates it")
+    if problems:
+        raise GenerationError("; ".join(problems), "extend templates/ for the new API")
+    assert isinstance(interp, RecordEntity) and isinstance(resolver, RecordEntity)
+
+    chosen = _shim_constructor(interp.constructors)
+    if chosen is None:
+        shown = " | ".join(c.display() for c in interp.constructors)
+        raise GenerationError(
+            f"no {INTERPRETER} constructor takes (model, op resolver, arena, size) with every "
+            f"other parameter defaulted; constructors now: {shown}",
+            "extend templates/shim/tflm_shim.cc.j2 to supply the new parameters",
+        )
+    ctor_args, reporter = chosen
+
+    names = {m.name for m in interp.methods}
+    missing = [m for m, required in WRAPPED_METHODS.items() if required and m not in names]
+    if missing:
+        raise GenerationError(
+            f"{INTERPRETER} no longer has {', '.join(missing)}, which the safe layer wraps",
+            "extend templates/shim and templates/rust for the replacement methods",
+        )
+
+    ops: dict[str, Op] = {}
+    custom = False
+    for method in resolver.methods:
+        if not method.name.startswith("Add"):
+            continue
+        if method.name == "AddCustom":
+            custom = True
+            continue
+        if all(p.default is not None for p in method.params):
+            rust = snake(method.name)
+            ops[method.name] = Op(method.name, rust, f"tflm_op_resolver_{rust}")
+    if not ops:
+        raise GenerationError(
+            f"{RESOLVER} has no Add* method callable without arguments",
+            "extend templates/shim for the new registration style",
+        )
+    return GenPlan(
+        commit=commit,
+        ops=tuple(ops[k] for k in sorted(ops)),
+        ctor_args=ctor_args,
+        methods=frozenset(m for m in WRAPPED_METHODS if m in names),
+        needs_error_reporter=reporter,
+        custom_op=custom,
+        resolver_capacity=resolver_capacity,
+    )
