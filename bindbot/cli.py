@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", default=None, help="first commit (default: the root)")
     p.add_argument("--to", dest="end", default=None, help="last commit (default: branch head)")
     p.add_argument("--out", type=Path, default=None, help="folder (default: <out_dir>/history)")
+    add("sources", "export the pinned upstream tree and dependencies for tflm-sys's build")
+    p = add("generate", "generate rust_crate/ for the pinned upstream commit")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="fail if the committed crate differs from what would be generated",
+    )
     p = add("lock", "pin rust_crate/bindbot.lock at a commit (default: branch head)")
     p.add_argument("ref", nargs="?", default=None)
     p = add("run", "the main job: follow upstream and report the API change since the pin")
@@ -222,6 +229,18 @@ def _dispatch(args: argparse.Namespace, ctx: pipeline.Context) -> int:
         )
         for path in paths:
             print(path)
+        return 0
+    if cmd == "sources":
+        print(pipeline.sources(ctx))
+        return 0
+    if cmd == "generate":
+        generated = pipeline.generate(ctx, check_only=args.check)
+        short = generated.commit[:12]
+        if args.check:
+            info(f"rust_crate/ is up to date with tflite-micro {short}")
+        else:
+            what = ", ".join(generated.changed) if generated.changed else "nothing changed"
+            info(f"generated for tflite-micro {short} ({generated.ops} ops): {what}")
         return 0
     if cmd == "lock":
         lock = pipeline.lock(ctx, args.ref)

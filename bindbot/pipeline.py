@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pygit2
 
+from bindbot.api.extract import find_resource_dir
 from bindbot.api.model import ApiModel
 from bindbot.api.store import ModelStore
 from bindbot.api.surface import API_HEADERS
@@ -20,6 +21,10 @@ from bindbot.diff.report import DiffReport
 from bindbot.diff.timeline import Timeline, build_timeline
 from bindbot.errors import LockError, UnknownRefError
 from bindbot.fsutil import write_atomic
+from bindbot.generate.bindgen import run_bindgen
+from bindbot.generate.crate import GeneratedFile, render_crate, stamp
+from bindbot.generate.plan import plan as plan_crate
+from bindbot.generate.write import check, write_all
 from bindbot.log import Progress, info
 from bindbot.render import commit_link, render
 from bindbot.report.chart import write_chart
@@ -27,6 +32,7 @@ from bindbot.runner import Runner
 from bindbot.upstream.deps import DependencyStore, Materialised, read_pins
 from bindbot.upstream.lock import Lock, read_lock, write_lock
 from bindbot.upstream.repo import Upstream, commit_info, is_url
+from bindbot.upstream.sourcetree import ensure_sources
 
 
 @dataclass
@@ -188,6 +194,52 @@ def lock(ctx: Context, ref: str | None) -> Lock:
     new_lock = make_lock(ctx, commit)
     write_lock(ctx.config.lock_path, new_lock)
     return new_lock
+
+
+def sources(ctx: Context, ref: str | None = None) -> Path:
+    """Export the pinned (or given) commit and its dependencies for tflm-sys's build.rs."""
+    upstream = ctx.upstream()
+    commit = (
+        upstream.resolve(ref) if ref else upstream.resolve(read_lock(ctx.config.lock_path).commit)
+    )
+    return ensure_sources(upstream, ctx.deps(), ctx.config.cache_dir, commit)
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    commit: str
+    changed: tuple[str, ...]
+    ops: int
+
+
+def generate(ctx: Context, *, check_only: bool = False) -> GenerateResult:
+    """Render the crate for the lock's commit; write it (or, with check_only, compare)."""
+    from bindbot.build.sources import library_sources
+
+    upstream = ctx.upstream()
+    pinned = read_lock(ctx.config.lock_path)
+    commit = upstream.resolve(pinned.commit)
+    snapshot = ctx.models().model_at(commit)
+    gen_plan = plan_crate(snapshot.model, str(commit.id))
+    tree = ensure_sources(upstream, ctx.deps(), ctx.config.cache_dir, commit)
+    files = render_crate(
+        gen_plan, snapshot.model, commit_info(commit), library_sources(tree / "tflm").all()
+    )
+    header = next(f.text for f in files if f.path.endswith("tflm_shim.h"))
+    bindings = run_bindgen(
+        ctx.runner,
+        header,
+        [tree / "tflm"],
+        ctx.config.defines,
+        stamp(str(commit.id)),
+        resource_dir=find_resource_dir(ctx.config.clang_resource_dir, ctx.runner),
+    )
+    files.append(GeneratedFile("tflm-sys/src/bindings.rs", bindings))
+    if check_only:
+        check(ctx.config.crate_dir, files)
+        return GenerateResult(str(commit.id), (), len(gen_plan.ops))
+    changed = write_all(ctx.config.crate_dir, files)
+    return GenerateResult(str(commit.id), tuple(changed), len(gen_plan.ops))
 
 
 @dataclass(frozen=True)

@@ -495,3 +495,9 @@ def libclang_version() -> str:
     func.restype = ci._CXString
     func.errcheck = ci._CXString.from_result
     return str(func())
+
+
+def libclang_dir() -> Path:
+    """The folder of the libclang library bindbot parses with (bindgen can reuse it)."""
+    lib = ci.conf.lib  # loads the library if it is not loaded yet
+    return Path(lib._name).resolve().parent

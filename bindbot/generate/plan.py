@@ -17,7 +17,7 @@ from bindbot.errors import GenerationError
 INTERPRETER = "tflite::MicroInterpreter"
 RESOLVER = "tflite::MicroMutableOpResolver"
 
-#: Interpreter methods the shim wraps: C++ name -> (required?, const?).
+#: Interpreter methods the shim wraps: C++ name -> whether the safe layer needs it.
 WRAPPED_METHODS: dict[str, bool] = {
     "AllocateTensors": True,
     "Invoke": True,
@@ -108,6 +108,24 @@ def plan(model: ApiModel, commit: str, resolver_capacity: int = 32) -> GenPlan:
             f"{INTERPRETER} no longer has {', '.join(missing)}, which the safe layer wraps",
             "extend templates/shim and templates/rust for the replacement methods",
         )
+    # The shim calls each wrapped method with exactly these arguments.
+    arity = {"input": 1, "output": 1}
+    for method in interp.methods:
+        if method.name not in WRAPPED_METHODS:
+            continue
+        required = [p for p in method.params if p.default is None]
+        if len(required) > arity.get(method.name, 0) and not any(
+            len([p for p in other.params if p.default is None]) <= arity.get(method.name, 0)
+            for other in interp.methods
+            if other.name == method.name
+        ):
+            params = ", ".join(f"{p.type} {p.name}" for p in required)
+            raise GenerationError(
+                f"{INTERPRETER}::{method.name} now requires ({params}); the shim calls it "
+                f"with {arity.get(method.name, 0)} argument(s)",
+                f"extend templates/shim/tflm_shim.cc.j2 to pass the new arguments of "
+                f"{method.name}, then regenerate",
+            )
 
     ops: dict[str, Op] = {}
     custom = False
