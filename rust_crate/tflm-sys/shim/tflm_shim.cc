@@ -6,6 +6,9 @@
 
 #include <new>
 
+#include <cstring>
+
+#include "tensorflow/lite/micro/memory_helpers.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #include "tensorflow/lite/schema/schema_generated.h"
@@ -39,6 +42,113 @@ tflite::BuiltinOperator BuiltinCode(const tflite::OperatorCode* code) {
   return current > old ? current : old;
 }
 
+// The flatbuffer verifier proves the buffer is well formed, not that it makes sense: TFLM
+// then trusts every index, size and offset in it. These checks close the holes found by
+// fuzzing mutated models (tests/fuzz): each one guards a read TFLM does unchecked.
+template <typename T>
+bool IndicesInRange(const flatbuffers::Vector<T>* indices, uint32_t count, bool optional) {
+  if (indices == nullptr) return true;
+  for (T index : *indices) {
+    const bool absent = optional && index == -1;
+    if (!absent && (index < 0 || static_cast<uint32_t>(index) >= count)) return false;
+  }
+  return true;
+}
+
+bool ValidTensor(const tflite::Tensor* tensor,
+                 const flatbuffers::Vector<flatbuffers::Offset<tflite::Buffer>>* buffers) {
+  if (tensor == nullptr || tensor->buffer() >= buffers->size()) return false;
+  uint64_t elements = 1;
+  if (tensor->shape() != nullptr) {
+    for (int32_t dim : *tensor->shape()) {
+      if (dim < 0) return false;
+      elements *= static_cast<uint64_t>(dim);
+      if (elements > (1u << 30)) return false;
+    }
+  }
+  size_t bytes = 0;
+  size_t type_size = 0;
+  if (tflite::BytesRequiredForTensor(*tensor, &bytes, &type_size) != kTfLiteOk) return false;
+  const tflite::Buffer* buffer = buffers->Get(tensor->buffer());
+  if (buffer != nullptr && buffer->data() != nullptr && buffer->data()->size() != 0 &&
+      buffer->data()->size() < bytes) {
+    return false;  // constant data shorter than its shape says: kernels would read past it
+  }
+  const tflite::QuantizationParameters* q = tensor->quantization();
+  // TFLM copies scales and zero points pairwise. (quantized_dimension is not checked: real
+  // converters leave it at the filter's axis on rank-1 bias tensors, and kernels check the
+  // channel counts they use.)
+  if (q != nullptr && q->scale() != nullptr && q->scale()->size() != 0 &&
+      (q->zero_point() == nullptr || q->zero_point()->size() != q->scale()->size())) {
+    return false;
+  }
+  return true;
+}
+
+bool ValidOfflinePlan(const tflite::Model* model) {
+  static const char kName[] = "OfflineMemoryAllocation";
+  if (model->metadata() == nullptr) return true;
+  const uint32_t tensors = model->subgraphs()->Get(0)->tensors()->size();
+  for (const tflite::Metadata* metadata : *model->metadata()) {
+    if (metadata == nullptr) return false;
+    if (metadata->buffer() >= model->buffers()->size()) return false;
+    if (metadata->name() == nullptr || metadata->name()->size() != sizeof(kName) - 1 ||
+        std::memcmp(metadata->name()->c_str(), kName, sizeof(kName) - 1) != 0) {
+      continue;
+    }
+    const tflite::Buffer* buffer = model->buffers()->Get(metadata->buffer());
+    if (buffer == nullptr || buffer->data() == nullptr) return false;
+    const size_t size = buffer->data()->size();
+    if (size < 12 || size % 4 != 0) return false;
+    const auto* words = reinterpret_cast<const int32_t*>(buffer->data()->data());
+    if (static_cast<uint32_t>(words[2]) != tensors || size < 12 + 4 * size_t{tensors}) {
+      return false;
+    }
+    for (uint32_t i = 0; i < tensors; ++i) {
+      if (words[3 + i] < -1) return false;  // -1 means "plan online"
+    }
+  }
+  return true;
+}
+
+bool ValidModel(const tflite::Model* model) {
+  const auto* subgraphs = model->subgraphs();
+  const auto* buffers = model->buffers();
+  const auto* codes = model->operator_codes();
+  if (subgraphs == nullptr || subgraphs->size() == 0 || buffers == nullptr || codes == nullptr) {
+    return false;
+  }
+  for (const tflite::OperatorCode* code : *codes) {
+    if (code == nullptr) return false;
+    const auto op = BuiltinCode(code);
+    if (op < tflite::BuiltinOperator_MIN || op > tflite::BuiltinOperator_MAX) return false;
+  }
+  for (const tflite::SubGraph* subgraph : *subgraphs) {
+    if (subgraph == nullptr || subgraph->tensors() == nullptr || subgraph->inputs() == nullptr ||
+        subgraph->outputs() == nullptr) {
+      return false;
+    }
+    const uint32_t count = subgraph->tensors()->size();
+    for (const tflite::Tensor* tensor : *subgraph->tensors()) {
+      if (!ValidTensor(tensor, buffers)) return false;
+    }
+    if (!IndicesInRange(subgraph->inputs(), count, false) ||
+        !IndicesInRange(subgraph->outputs(), count, false)) {
+      return false;
+    }
+    if (subgraph->operators() == nullptr) continue;
+    for (const tflite::Operator* op : *subgraph->operators()) {
+      if (op == nullptr || op->opcode_index() >= codes->size() || op->outputs() == nullptr ||
+          !IndicesInRange(op->inputs(), count, true) ||
+          !IndicesInRange(op->outputs(), count, false) ||
+          !IndicesInRange(op->intermediates(), count, true)) {
+        return false;
+      }
+    }
+  }
+  return ValidOfflinePlan(model);
+}
+
 void CopyName(const char* text, char* out, size_t len) {
   if (len == 0) return;
   size_t i = 0;
@@ -62,6 +172,7 @@ tflm_model_status tflm_model_check(const uint8_t* data, size_t len, const void**
   const tflite::Model* m = tflite::GetModel(data);
   *version = m->version();
   if (m->version() != TFLITE_SCHEMA_VERSION) return TFLM_MODEL_SCHEMA_VERSION;
+  if (!ValidModel(m)) return TFLM_MODEL_INVALID;
   *model = m;
   return TFLM_MODEL_OK;
 }
