@@ -19,8 +19,11 @@ STAMP = re.compile(
 
 def test_committed_crate_is_current() -> None:
     lock = read_lock(CRATE / "bindbot.lock")
-    files = [p for p in CRATE.rglob("*") if p.is_file() and "target" not in p.parts
-             and p.name not in ("bindbot.lock", "Cargo.lock")]
+    files = [
+        p
+        for p in CRATE.rglob("*")
+        if p.is_file() and "target" not in p.parts and p.name not in ("bindbot.lock", "Cargo.lock")
+    ]
     assert len(files) >= 15
     for path in files:
         head = path.read_text(encoding="utf-8")[:600]
