@@ -34,21 +34,11 @@ INTERPRETER_CTOR_PARAMS = ("model", "op_resolver", "tensor_arena", "tensor_arena
 #: C types with a safe wrapper in `tflm` (besides bindgen's raw type in `tflm_sys`).
 SAFE_TYPES: dict[str, str] = {
     "TfLiteTensor": "Tensor",
-    "TfLiteEvalTensor": "Tensor",
     "TfLiteType": "TensorType",
     "TfLiteStatus": "Error",
     "TfLiteQuantizationParams": "Quantization",
     "TfLiteIntArray": "Tensor::dims",
-    "tflite::BuiltinOperator": "BuiltinOperator",
 }
-
-#: C headers bindgen binds whole into `tflm_sys`.
-BINDGEN_HEADERS = (
-    "tensorflow/lite/c/c_api_types.h",
-    "tensorflow/lite/c/common.h",
-    "tensorflow/lite/core/c/c_api_types.h",
-    "tensorflow/lite/core/c/common.h",
-)
 
 _SPLIT = re.compile(
     r"(?<=[a-z])(?=[A-Z])|(?<=[0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[0-9])"
@@ -79,7 +69,9 @@ class Binding:
     shim_only: bool = False
 
 
-def binding_for(entity: str, member: str, member_kind: str, header: str) -> Binding | None:
+def binding_for(
+    entity: str, member: str, member_kind: str, header: str, entity_kind: str = ""
+) -> Binding | None:
     """The Rust items that expose `entity`/`member`, or None when the crate does not bind it."""
     short = entity.rsplit("::", 1)[-1]
     if entity == "tflite::MicroInterpreter":
@@ -91,32 +83,30 @@ def binding_for(entity: str, member: str, member_kind: str, header: str) -> Bind
         return Binding(
             (f"{SAFE}::MicroInterpreter::{safe}", f"{SYS}::tflm_interpreter_{snake(member)}")
         )
-    if entity in ("tflite::MicroMutableOpResolver", "tflite::AllOpsResolver"):
-        if member.startswith("Add"):
+    if entity == "tflite::MicroMutableOpResolver":
+        if member.startswith("Add") and member != "AddCustom":
             fn = snake(member)
             return Binding((f"{SAFE}::OpResolver::{fn}", f"{SYS}::tflm_op_resolver_{fn}"))
         if member_kind in ("constructor", ""):
-            name = "AllOpsResolver" if "AllOps" in entity else "OpResolver"
-            return Binding((f"{SAFE}::{name}::new", f"{SYS}::tflm_op_resolver_new"))
+            return Binding((f"{SAFE}::OpResolver::new", f"{SYS}::tflm_op_resolver_new"))
         return None
     if entity in ("tflite::GetModel", "tflite::VerifyModelBuffer", "tflite::Model"):
         if entity == "tflite::Model" and member not in ("", "version", "subgraphs"):
             return None
-        return Binding((f"{SAFE}::Model::from_buffer", f"{SYS}::tflm_model_from_buffer"))
-    if entity in ("DebugLog", "RegisterDebugLogCallback", "DebugVsnprintf") or short in (
-        "MicroPrintf",
-        "VMicroPrintf",
-    ):
-        return Binding((f"{SAFE}::set_log_sink", f"{SYS}::tflm_debug_log"))
+        return Binding((f"{SAFE}::Model::from_buffer", f"{SYS}::tflm_model_check"))
     if short in SAFE_TYPES or entity in SAFE_TYPES:
         safe = SAFE_TYPES.get(entity) or SAFE_TYPES[short]
         if member and member_kind == "value":
-            return Binding((f"{SAFE}::{safe}::{enum_variant(member, entity)}", f"{SYS}::{member}"))
-        raw = f"{SYS}::{short}" + (f"::{member}" if member else "")
-        return Binding((f"{SAFE}::{safe}", raw))
-    if header in BINDGEN_HEADERS and "::" not in entity:
-        raw = f"{SYS}::{entity}" + (f"::{member}" if member and member_kind == "field" else "")
-        if member and member_kind == "value":
-            raw = f"{SYS}::{member}"
-        return Binding((raw,), shim_only=True)
+            raw_value = f"{SYS}::{short}_{member}"  # bindgen prefixes enum constants
+            variant = f"{SAFE}::{safe}::{enum_variant(member, entity)}"
+            return Binding((variant if short == "TfLiteType" else f"{SAFE}::{safe}", raw_value))
+        return Binding((f"{SAFE}::{safe}", f"{SYS}::{short}"))
+    if (
+        short.startswith("TfLite")
+        and "::" not in entity
+        and entity_kind != "function"
+        and member_kind in ("", "field", "value")
+    ):
+        # bindgen binds every TfLite* C type the shim header reaches (its allowlist).
+        return Binding((f"{SYS}::{entity}",), shim_only=True)
     return None

@@ -264,9 +264,9 @@ def classify(raw: RawChange, shim_ctor: bool = True, new: ApiModel | None = None
     """`shim_ctor`: the new model still has a constructor the generated shim can call;
     `new`: the new model, to point removals at their upstream replacement."""
     rule = _rule(raw)
-    binding = binding_for(raw.entity, raw.member, raw.member_kind, raw.header)
+    binding = binding_for(raw.entity, raw.member, raw.member_kind, raw.header, raw.entity_kind)
     if raw.member_kind in ("field", "value") and binding is None:
-        binding = binding_for(raw.entity, "", "", raw.header)
+        binding = binding_for(raw.entity, "", "", raw.header, raw.entity_kind)
     impact, effect, fix = _impact(raw, rule, binding, shim_ctor)
     if raw.code == "entity_removed" and raw.entity in REPLACEMENTS:
         candidates = REPLACEMENTS[raw.entity]

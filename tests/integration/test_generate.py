@@ -3,11 +3,14 @@ refusals that write nothing."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from bindbot import errors
+from bindbot.api.model import ApiModel, EnumEntity, RecordEntity
+from bindbot.api.rust_names import binding_for
 from bindbot.runner import Completed, Runner, subprocess_runner
 from tests.conftest import UPDATE_GOLDEN, Cli
 from tests.fixtures.synthetic import SyntheticUpstream
@@ -126,3 +129,48 @@ def test_bindgen_failure_leaves_the_crate(
         code = cli_module.main(["generate", "--offline"], runner=runner)
     assert code == errors.ToolFailedError.exit_code
     assert _snapshot(crate) == before
+
+
+def _defines(text: str, name: str) -> bool:
+    return (
+        re.search(rf"\b(fn|type|struct|const|union|enum|static)\s+{re.escape(name)}\b", text)
+        is not None
+    )
+
+
+def test_every_rust_item_the_report_names_exists(cli: Cli, synthetic: SyntheticUpstream) -> None:
+    """rust_names.py is the contract between reports and templates: hold it to the crate."""
+    _pin(cli, synthetic, "param_added_default")
+    assert cli("generate", "--offline").code == 0
+    crate = cli.project / "rust_crate"
+    safe = "\n".join(p.read_text() for p in (crate / "tflm" / "src").glob("*.rs"))
+    raw = (crate / "tflm-sys" / "src" / "bindings.rs").read_text()
+    model = ApiModel.from_json(
+        cli("api", "--offline", synthetic.commits["param_added_default"]).out
+    )
+    members: list[tuple[str, str, str, str, str]] = []
+    for e in model.entities:
+        members.append((e.name, "", "", e.header, e.kind))
+        if isinstance(e, RecordEntity):
+            members += [(e.name, m.name, "method", e.header, e.kind) for m in e.methods]
+            members += [(e.name, "", "constructor", e.header, e.kind) for _ in e.constructors]
+            members += [(e.name, f.name, "field", e.header, e.kind) for f in e.fields]
+        if isinstance(e, EnumEntity):
+            members += [(e.name, v.name, "value", e.header, e.kind) for v in e.values]
+    named = 0
+    for entity, member, kind, header, entity_kind in members:
+        binding = binding_for(entity, member, kind, header, entity_kind)
+        for item in binding.items if binding else ():
+            named += 1
+            crate_name, *path = item.split("::")
+            if crate_name == "tflm_sys":
+                assert _defines(raw, path[0]), f"{entity} {member}: {item} not in bindings.rs"
+            elif len(path) == 1:
+                assert _defines(safe, path[0]), f"{entity} {member}: {item} missing"
+            else:
+                owner, leaf = path
+                assert _defines(safe, owner), f"{entity} {member}: {owner} missing"
+                assert _defines(safe, leaf) or re.search(rf"\b{leaf},", safe), (
+                    f"{entity} {member}: {item} missing"
+                )
+    assert named > 20
