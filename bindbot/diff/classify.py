@@ -123,7 +123,9 @@ def _rule(raw: RawChange) -> Rule:
 
 
 def _is_sentinel(name: str) -> bool:
-    return name.endswith(("_MIN", "_MAX")) or name in ("kTfLiteMaxType",)
+    """Range and count markers (`BuiltinOperator_MAX`, `kTfLiteMaxExternalContexts`) move
+    whenever a value is inserted before them; that is how enums grow, not a break."""
+    return name.endswith(("_MIN", "_MAX", "Count")) or name.startswith(("kTfLiteMax", "kMax"))
 
 
 def _subject(raw: RawChange) -> str:

@@ -210,3 +210,26 @@ def test_defaulted_parameter_retyped_leaves_the_shim_alone() -> None:
         model(resolver("const TfLiteRegistration &")), model(resolver("const TFLMRegistration &"))
     )
     assert (change.level, change.crate_impact) == ("breaking", "none")
+
+
+def test_count_sentinels_are_not_breaking() -> None:
+    def ctx(*values: tuple[str, int]) -> EnumEntity:
+        return EnumEntity(
+            "TfLiteExternalContextType",
+            C,
+            "unsigned int",
+            tuple(EnumValue(n, v) for n, v in values),
+        )
+
+    old = model(ctx(("kTfLiteEigenContext", 0), ("kTfLiteMaxExternalContexts", 1)))
+    new = model(
+        ctx(
+            ("kTfLiteEigenContext", 0),
+            ("kTfLiteCpuBackendContext", 1),
+            ("kTfLiteMaxExternalContexts", 2),
+        )
+    )
+    assert {c.code: c.level for c in diff_models(old, new)} == {
+        "enum_value_added": "additive",
+        "enum_value_changed": "additive",
+    }
