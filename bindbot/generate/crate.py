@@ -38,6 +38,8 @@ ELEMENTS = (
     ("u64", "kTfLiteUInt64"),
 )
 
+# A golden test is generated only when the pinned resolver offers every op its models use:
+# an upstream without them cannot run those models (the synthetic upstream, old pins).
 SIGNAL_OPS = frozenset(
     {
         "AddWindow",
@@ -50,6 +52,9 @@ SIGNAL_OPS = frozenset(
         "AddPCAN",
         "AddFilterBankLog",
     }
+)
+PERSON_DETECTION_OPS = frozenset(
+    {"AddConv2D", "AddDepthwiseConv2D", "AddAveragePool2D", "AddReshape", "AddSoftmax"}
 )
 
 
@@ -130,6 +135,7 @@ def render_crate(
         "tensor_types": types,
         "elements": elements,
         "has_signal_ops": methods >= SIGNAL_OPS,
+        "has_person_ops": methods >= PERSON_DETECTION_OPS,
         "resolver_storage": RESOLVER_STORAGE_BASE
         + RESOLVER_STORAGE_PER_OP * plan.resolver_capacity,
     }

@@ -1,0 +1,171 @@
+"""The crate generated from the synthetic upstream builds, links and passes its own tests.
+
+This is CI's end-to-end check of the generate stage: `bindbot generate` and `bindbot
+sources` on the synthetic upstream (whose headers have a small C++ implementation, see
+tests/fixtures/synthetic_runtime.py), then `cargo test` of the generated workspace with the
+golden folder of tests/fixtures/models.py: hello_world float and int8 byte-identical, the
+moved-interpreter test under valgrind, the compile-fail doctests, and a one-file rebuild.
+Slow (cargo, a C++ compiler); CI sets BINDBOT_REQUIRE_TOOLS so a missing tool fails
+instead of skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import synthetic_env
+from tests.fixtures.models import write_golden
+from tests.fixtures.synthetic import SyntheticUpstream
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+#: The last synthetic step the templates can express (later ones add a required parameter).
+STEP = "param_added_default"
+
+
+def _require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        message = f"{tool} is not installed"
+        if os.environ.get("BINDBOT_REQUIRE_TOOLS"):
+            pytest.fail(f"{message}, and BINDBOT_REQUIRE_TOOLS is set")
+        pytest.skip(message)
+    return path
+
+
+@dataclass(frozen=True)
+class BuiltCrate:
+    crate: Path
+    golden: Path
+    source: Path
+    env: dict[str, str]
+    test: subprocess.CompletedProcess[str]
+    golden_binary: Path
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
+
+
+def _bindbot(project: Path, env: dict[str, str], *args: str) -> str:
+    result = _run([sys.executable, "-m", "bindbot", *args], project, env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def built(synthetic: SyntheticUpstream, tmp_path_factory: pytest.TempPathFactory) -> BuiltCrate:
+    _require("cargo")
+    _require("bindgen")
+    root = tmp_path_factory.mktemp("synthetic-crate")
+    project = root / "project"
+    project.mkdir()
+    cache = root / "cache"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("BINDBOT_", "TFLM_", "CARGO_TARGET_DIR"))
+    }
+    env.update(synthetic_env(synthetic, cache))
+    env["PYTHONPATH"] = str(REPO)
+    _bindbot(project, env, "lock", "--offline", synthetic.commits[STEP])
+    _bindbot(project, env, "generate", "--offline")
+    source = Path(_bindbot(project, env, "sources", "--offline").strip().splitlines()[-1])
+    crate = project / "rust_crate"
+    # The committed lock file pins the build dependency (cc) to a version known to work.
+    shutil.copy(REPO / "rust_crate" / "Cargo.lock", crate / "Cargo.lock")
+    golden = write_golden(root / "golden")
+    env.update(
+        {
+            "TFLM_GOLDEN_DIR": str(golden),
+            "TFLM_REQUIRE_GOLDEN": "1",
+            "CARGO_TARGET_DIR": str(root / "target"),
+        }
+    )
+    test = _run(["cargo", "test", "--release"], crate, env)
+    listing = _run(
+        ["cargo", "test", "--release", "--no-run", "--message-format=json", "--test", "golden"],
+        crate,
+        env,
+    )
+    binary = next(
+        Path(message["executable"])
+        for message in map(json.loads, listing.stdout.splitlines())
+        if message.get("reason") == "compiler-artifact"
+        and message.get("target", {}).get("name") == "golden"
+        and message.get("executable")
+    )
+    return BuiltCrate(crate, golden, source, env, test, binary)
+
+
+def test_generated_crate_passes_its_tests(built: BuiltCrate) -> None:
+    out = built.test.stdout
+    assert built.test.returncode == 0, out[-3000:] + built.test.stderr[-3000:]
+    for name in (
+        "hello_world_float",
+        "hello_world_int8",
+        "interpreter_survives_moves",
+        "missing_op_is_named",
+        "malformed_models_are_errors",
+        "arena_too_small",
+    ):
+        assert f"test {name} ... ok" in out
+    # The README's whole-flow example compiles; the borrow rules reject every misuse.
+    assert re.search(r"test tflm/src/lib.rs - \(line \d+\) - compile \.\.\. ok", out)
+    assert out.count("compile fail ... ok") == 5
+
+
+def test_golden_comparison_can_fail(built: BuiltCrate, tmp_path: Path) -> None:
+    """A one-byte difference from the expected output is reported, with its position."""
+    golden = tmp_path / "golden"
+    shutil.copytree(built.golden, golden)
+    expected = golden / "outputs/hello_world/int8_y_int8.bin"
+    data = bytearray(expected.read_bytes())
+    data[5] ^= 1
+    expected.write_bytes(bytes(data))
+    env = {**built.env, "TFLM_GOLDEN_DIR": str(golden)}
+    result = _run([str(built.golden_binary), "hello_world_int8"], built.crate, env)
+    assert result.returncode != 0
+    assert "first difference at byte Some(5)" in result.stdout + result.stderr
+
+
+def test_moved_interpreter_and_malformed_models_under_valgrind(built: BuiltCrate) -> None:
+    valgrind = _require("valgrind")
+    result = _run(
+        [valgrind, "-q", "--error-exitcode=99", str(built.golden_binary), "--test-threads=1"],
+        built.crate,
+        built.env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test interpreter_survives_moves ... ok" in result.stdout
+
+
+def _compiled(stderr: str) -> tuple[int, int]:
+    match = re.search(r"compiled (\d+) of (\d+) files", stderr)
+    assert match, stderr[-2000:]
+    return int(match.group(1)), int(match.group(2))
+
+
+def test_one_changed_source_recompiles_one_file(built: BuiltCrate) -> None:
+    kernel = built.source / "tflm/tensorflow/lite/micro/kernels/add.cc"
+    original = kernel.read_bytes()
+    try:
+        kernel.write_bytes(original + b"\n// bindbot rebuild test\n")
+        changed = _run(["cargo", "build", "--release"], built.crate, built.env)
+        assert changed.returncode == 0, changed.stderr[-3000:]
+        compiled, total = _compiled(changed.stderr)
+        assert (compiled, total) == (1, 12)
+    finally:
+        kernel.write_bytes(original)
+    restored = _run(["cargo", "build", "--release"], built.crate, built.env)
+    assert _compiled(restored.stderr) == (0, 12)
