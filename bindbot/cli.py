@@ -7,6 +7,7 @@ change); every failure has its own status from 64 up (see `bindbot.errors`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -96,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = add("lock", "pin rust_crate/bindbot.lock at a commit (default: branch head)")
     p.add_argument("ref", nargs="?", default=None)
+    p = add("verify", "build and test the crate on the target matrix (host and Cortex-M)")
+    p.add_argument(
+        "--targets",
+        default="all",
+        help="comma-separated: host,m0plus,m3,m4f,m33 or all (default)",
+    )
+    p.add_argument("--golden", type=Path, default=None, help="models/inputs/outputs folder")
+    p.add_argument("--out", type=Path, default=None, help="folder (default: <out_dir>/verify)")
+    p.add_argument("--previous", type=Path, default=None, help="an earlier verify.json")
     p = add("run", "the main job: follow upstream and report the API change since the pin")
     p.add_argument("--update-lock", action="store_true", help="move the pin to the new head")
     p.add_argument(
@@ -229,6 +239,21 @@ def _dispatch(args: argparse.Namespace, ctx: pipeline.Context) -> int:
         )
         for path in paths:
             print(path)
+        return 0
+    if cmd == "verify":
+        from bindbot.verify.targets import parse_targets
+
+        targets = parse_targets(args.targets)
+        if args.golden is not None:
+            ctx = pipeline.Context(
+                dataclasses.replace(cfg, golden_dir=args.golden.resolve()), ctx.runner, ctx.fetch
+            )
+        verified, paths = pipeline.verify(
+            ctx, targets, args.out or cfg.out_dir / "verify", args.previous
+        )
+        sys.stdout.write(verified.to_markdown())
+        for path in paths:
+            info(f"wrote {path}")
         return 0
     if cmd == "sources":
         print(pipeline.sources(ctx))

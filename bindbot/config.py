@@ -43,6 +43,9 @@ class Config:
     deps: tuple[tuple[str, str], ...] = ()
     #: clang's builtin headers (stddef.h...); None means "detect".
     clang_resource_dir: Path | None = None
+    #: Models, inputs and the official interpreter's outputs (models/, inputs/, outputs/),
+    #: what `bindbot verify` compares the crate against.
+    golden_dir: Path | None = None
     #: The defines the library is built with: they change the public structs' layout.
     defines: tuple[str, ...] = ("TF_LITE_STATIC_MEMORY",)
     #: Where each value came from: field name -> "default" / a file / "env NAME" / "cli".
@@ -76,7 +79,7 @@ class Config:
         return out
 
 
-_PATH_KEYS = {"cache_dir", "crate_dir", "out_dir", "clang_resource_dir"}
+_PATH_KEYS = {"cache_dir", "crate_dir", "out_dir", "clang_resource_dir", "golden_dir"}
 _STR_KEYS = {"upstream", "branch"}
 _LIST_KEYS = {"defines"}
 
@@ -167,6 +170,7 @@ def resolve(
         "BINDBOT_CRATE_DIR": "crate_dir",
         "BINDBOT_OUT": "out_dir",
         "BINDBOT_CLANG_RESOURCE_DIR": "clang_resource_dir",
+        "BINDBOT_GOLDEN": "golden_dir",
     }
     cwd = Path.cwd()
     for var, key in env_keys.items():

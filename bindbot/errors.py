@@ -119,3 +119,9 @@ EXIT_CODES: dict[str, int] = {
         ToolFailedError,
     )
 }
+
+
+class VerificationError(BindbotError):
+    """The crate built or ran wrong on a target: the report names target, step and error."""
+
+    exit_code = 78

@@ -6,6 +6,8 @@ inputs and know nothing of each other.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from bindbot.config import OFFICIAL_UPSTREAM, Config
 from bindbot.diff.classify import diff_models
 from bindbot.diff.report import DiffReport
 from bindbot.diff.timeline import Timeline, build_timeline
-from bindbot.errors import LockError, UnknownRefError
+from bindbot.errors import ConfigError, LockError, UnknownRefError, VerificationError
 from bindbot.fsutil import write_atomic
 from bindbot.generate.bindgen import run_bindgen
 from bindbot.generate.crate import GeneratedFile, render_crate, stamp
@@ -33,6 +35,8 @@ from bindbot.upstream.deps import DependencyStore, Materialised, read_pins
 from bindbot.upstream.lock import Lock, read_lock, write_lock
 from bindbot.upstream.repo import Upstream, commit_info, is_url
 from bindbot.upstream.sourcetree import ensure_sources
+from bindbot.verify.matrix import Report, Verifier
+from bindbot.verify.targets import Target
 
 
 @dataclass
@@ -297,3 +301,46 @@ def run(ctx: Context, *, update_lock: bool = False, allow_rewrite: bool = False)
         f"{counts['additive']} additive; suggested bump {report.semver.bump}"
     )
     return RunResult(report, new_lock, tuple(paths), msg)
+
+
+def verify(
+    ctx: Context, targets: Sequence[Target], out_dir: Path, previous: Path | None = None
+) -> tuple[Report, list[Path]]:
+    """Build and test the generated crate on `targets`; write verify.json and verify.md.
+
+    Raises VerificationError (after writing the report) when any step failed.
+    """
+    golden = ctx.config.golden_dir
+    if golden is None or not (golden / "models").is_dir():
+        raise ConfigError(
+            f"no golden folder with models/ at {golden}" if golden else "no golden folder",
+            "set BINDBOT_GOLDEN (or golden_dir in [tool.bindbot]) to a folder with models/, "
+            "inputs/ and outputs/, such as ../shared/golden",
+        )
+    pinned = read_lock(ctx.config.lock_path)
+    sources(ctx)  # build.rs reads the exported tree from the cache
+    cache = ctx.config.cache_dir
+    env = {
+        **os.environ,
+        "BINDBOT_CACHE": str(cache),
+        "CARGO_TARGET_DIR": str(cache / "verify-target"),
+        "TFLM_SYS_OBJECT_CACHE": str(cache / "objects"),
+        "TFLM_REQUIRE_GOLDEN": "1",
+    }
+    verifier = Verifier(ctx.runner, ctx.config.crate_dir, golden, env, progress=info)
+    report = verifier.run(targets, pinned.commit)
+    before_path = previous or out_dir / "verify.json"
+    before = None
+    if before_path.is_file():
+        found = Report.from_json(before_path.read_text())
+        before = found if found.commit != report.commit or previous else None
+    paths = [out_dir / "verify.json", out_dir / "verify.md"]
+    write_atomic(paths[0], report.to_json())
+    write_atomic(paths[1], report.to_markdown(before))
+    if not report.ok:
+        failed = next(s for s in report.steps if not s.ok)
+        raise VerificationError(
+            f"{failed.target}: {failed.step} failed: {(failed.detail.splitlines() or [''])[0]}",
+            f"see {paths[1]} for every target and step",
+        )
+    return report, paths

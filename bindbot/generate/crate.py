@@ -16,6 +16,7 @@ from bindbot.api.rust_names import enum_variant
 from bindbot.generate.plan import GenPlan
 from bindbot.render import TEMPLATES, render
 from bindbot.upstream.repo import CommitInfo
+from bindbot.verify.targets import cross_targets
 
 #: The crate's own version; the upstream pin goes in its build metadata.
 CRATE_BASE_VERSION = "0.1.0"
@@ -52,6 +53,9 @@ SIGNAL_OPS = frozenset(
         "AddPCAN",
         "AddFilterBankLog",
     }
+)
+KEYWORD_MODEL_OPS = frozenset(
+    {"AddReshape", "AddFullyConnected", "AddDepthwiseConv2D", "AddSoftmax"}
 )
 PERSON_DETECTION_OPS = frozenset(
     {"AddConv2D", "AddDepthwiseConv2D", "AddAveragePool2D", "AddReshape", "AddSoftmax"}
@@ -136,6 +140,8 @@ def render_crate(
         "elements": elements,
         "has_signal_ops": methods >= SIGNAL_OPS,
         "has_person_ops": methods >= PERSON_DETECTION_OPS,
+        "has_keyword_ops": methods >= KEYWORD_MODEL_OPS,
+        "cross_targets": cross_targets(),
         "resolver_storage": RESOLVER_STORAGE_BASE
         + RESOLVER_STORAGE_PER_OP * plan.resolver_capacity,
     }
@@ -154,6 +160,10 @@ def render_crate(
         ("tflm/src/ops.rs", "rust/safe.ops.rs.j2"),
         ("tflm/src/types.rs", "rust/safe.types.rs.j2"),
         ("tflm/tests/golden.rs", "rust/safe.tests.golden.rs.j2"),
+        ("firmware/Cargo.toml", "rust/firmware.Cargo.toml.j2"),
+        ("firmware/build.rs", "rust/firmware.build.rs.j2"),
+        ("firmware/link.x.in", "rust/firmware.link.x.in.j2"),
+        ("firmware/src/main.rs", "rust/firmware.main.rs.j2"),
     ]
     out = [GeneratedFile(path, render(template, **ctx)) for path, template in files]
     out.append(

@@ -15,6 +15,7 @@ import pytest
 
 from bindbot import pipeline
 from bindbot.upstream.lock import read_lock
+from tests.fixtures.models import write_golden
 
 CRATE = Path(__file__).resolve().parents[2] / "rust_crate"
 GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "golden"
@@ -26,14 +27,16 @@ pytestmark = [
 ]
 
 
-def _cargo(real: pipeline.Context, crate: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _cargo(
+    real: pipeline.Context, crate: Path, *args: str, golden: Path = GOLDEN
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "BINDBOT_CACHE": str(real.config.cache_dir),
         "TFLM_SYS_OBJECT_CACHE": os.environ.get(
             "TFLM_SYS_OBJECT_CACHE", str(real.config.cache_dir / "objects")
         ),
-        "TFLM_GOLDEN_DIR": str(GOLDEN),
+        "TFLM_GOLDEN_DIR": str(golden),
         "TFLM_REQUIRE_GOLDEN": "1",
         "CARGO_TARGET_DIR": str(real.config.cache_dir / "target-real-tests"),
     }
@@ -84,3 +87,16 @@ def test_golden_models_and_one_file_rebuild(real: pipeline.Context, tmp_path: Pa
         kernel.write_bytes(original)
     restored = _cargo(real, crate, "build")
     assert _compiled(restored.stderr) == 0
+
+
+def test_synthetic_models_agree_with_real_tflm(real: pipeline.Context, tmp_path: Path) -> None:
+    """The CI test double's expected outputs are what real TFLM computes on the same models.
+
+    tests/fixtures/models.py writes hello_world-shaped models in the real flatbuffer format
+    and computes their outputs in Python; CI checks the synthetic interpreter against them.
+    Here the real interpreter must agree byte for byte, or the double is not faithful.
+    """
+    golden = write_golden(tmp_path / "golden")
+    result = _cargo(real, CRATE, "test", "--test", "golden", "hello_world", golden=golden)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "test result: ok. 2 passed" in result.stdout

@@ -1,0 +1,243 @@
+"""`bindbot verify`: build and test the generated crate on each target of the matrix.
+
+Per target: the host runs the crate's whole test suite (golden models byte-identical);
+a bare-metal target builds the library and the crate, then the firmware, which each QEMU
+core of the target runs (its exit status is the number of failed output checks). Every
+step records its time and, when it fails, the first error lines, so a red matrix says
+which target, which step and why. Objects are cached by content and flags by tflm-sys's
+build.rs, in one folder shared by every target.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bindbot.errors import ToolMissingError
+from bindbot.runner import Completed, Runner
+from bindbot.verify.targets import Core, Target
+from bindbot.verify.toolchain import RustRoute, route
+
+QEMU_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Step:
+    target: str
+    step: str  # build, test, firmware, qemu <core>
+    ok: bool
+    seconds: float
+    detail: str  # a summary, or the first error lines
+
+
+@dataclass(frozen=True)
+class Size:
+    target: str
+    flash: int  # text + rodata + data
+    ram: int  # data + bss (the firmware's static arena included)
+    arena: dict[str, int] = field(default_factory=dict)  # model -> arena bytes used
+
+
+@dataclass
+class Report:
+    commit: str
+    steps: list[Step] = field(default_factory=list)
+    sizes: list[Size] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and all(s.ok for s in self.steps)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    def to_markdown(self, previous: Report | None = None) -> str:
+        lines = [
+            f"## Verification at tflite-micro `{self.commit[:12]}`",
+            "",
+            "| target | step | result | time | detail |",
+            "|---|---|---|---|---|",
+        ]
+        for s in self.steps:
+            detail = s.detail.replace("|", "\\|").replace("\n", " ")[:160]
+            mark = "pass" if s.ok else "**FAIL**"
+            lines.append(f"| {s.target} | {s.step} | {mark} | {s.seconds:.1f} s | {detail} |")
+        if self.sizes:
+            before = {s.target: s for s in previous.sizes} if previous else {}
+            lines += [
+                "",
+                "| target | flash (bytes) | RAM (bytes) | arena per model (bytes) |",
+                "|---|---|---|---|",
+            ]
+            for size in self.sizes:
+                old = before.get(size.target)
+                arena = ", ".join(
+                    f"{m} {b}{_delta(b, old.arena.get(m) if old else None)}"
+                    for m, b in sorted(size.arena.items())
+                )
+                flash = f"{size.flash}{_delta(size.flash, old.flash if old else None)}"
+                ram = f"{size.ram}{_delta(size.ram, old.ram if old else None)}"
+                lines.append(f"| {size.target} | {flash} | {ram} | {arena} |")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Report:
+        data = json.loads(text)
+        return cls(
+            data["commit"],
+            [Step(**s) for s in data["steps"]],
+            [Size(**s) for s in data["sizes"]],
+        )
+
+
+def _delta(new: int, old: int | None) -> str:
+    return "" if old is None or old == new else f" ({new - old:+d})"
+
+
+def first_errors(result: Completed, limit: int = 8) -> str:
+    """The lines that say what went wrong: compiler errors first, else the tail."""
+    text = (result.stderr + "\n" + result.stdout).splitlines()
+    picked = [
+        line
+        for line in text
+        if re.match(r"\s*(error|.*: error:|.*undefined reference|panicked|FAIL)", line)
+    ]
+    return "\n".join((picked or text[-limit:])[:limit])
+
+
+def _compiled(stderr: str) -> str:
+    match = re.search(r"compiled (\d+) of (\d+) files", stderr)
+    return f"compiled {match.group(1)} of {match.group(2)} C/C++ files" if match else ""
+
+
+@dataclass(frozen=True)
+class Verifier:
+    runner: Runner
+    crate: Path
+    golden: Path
+    env: dict[str, str]  # BINDBOT_CACHE, CARGO_TARGET_DIR, TFLM_SYS_OBJECT_CACHE...
+    progress: Callable[[str], None] = lambda _: None
+
+    def _cargo(self, how: RustRoute, *args: str, cwd: Path | None = None) -> Completed:
+        env = {**self.env, **dict(how.env), "TFLM_GOLDEN_DIR": str(self.golden)}
+        return self.runner(
+            [how.cargo, *args, *how.cargo_args], cwd=cwd or self.crate, env=env, timeout=7200
+        )
+
+    def _timed(self, target: str, step: str, fn: Callable[[], tuple[bool, str]]) -> Step:
+        self.progress(f"{target}: {step}")
+        start = time.monotonic()
+        ok, detail = fn()
+        done = Step(target, step, ok, round(time.monotonic() - start, 1), detail)
+        self.progress(f"{target}: {step} {'ok' if ok else 'FAILED'} ({done.seconds} s)")
+        return done
+
+    def host(self) -> list[Step]:
+        how = route(self.runner, Target("host", "", (), ""))
+
+        def test() -> tuple[bool, str]:
+            result = self._cargo(
+                how, "test", "--release", "--workspace", "--exclude", "tflm-firmware"
+            )
+            if result.returncode != 0:
+                return False, first_errors(result)
+            passed = sum(
+                int(n) for n in re.findall(r"test result: ok\. (\d+) passed", result.stdout)
+            )
+            return True, f"{passed} tests passed; {_compiled(result.stderr)}"
+
+        return [self._timed("host", "test", test)]
+
+    def cross(self, target: Target) -> tuple[list[Step], Size | None]:
+        try:
+            how = route(self.runner, target)
+        except ToolMissingError as exc:
+            return [Step(target.name, "toolchain", False, 0.0, exc.one_line())], None
+        steps: list[Step] = []
+
+        def build() -> tuple[bool, str]:
+            result = self._cargo(how, "build", "--release", "-p", "tflm")
+            if result.returncode != 0:
+                return False, first_errors(result)
+            return True, f"{how.describe()}; {_compiled(result.stderr)}"
+
+        steps.append(self._timed(target.name, "build", build))
+        if not steps[-1].ok or not target.cores:
+            return steps, None
+
+        def firmware() -> tuple[bool, str]:
+            result = self._cargo(how, "build", "--release", "-p", "tflm-firmware")
+            return (True, "linked") if result.returncode == 0 else (False, first_errors(result))
+
+        steps.append(self._timed(target.name, "firmware", firmware))
+        if not steps[-1].ok:
+            return steps, None
+        elf = Path(self.env["CARGO_TARGET_DIR"]) / target.triple / "release" / "tflm-firmware"
+        arena: dict[str, int] = {}
+        for core in target.cores:
+            step, found = self._qemu(target, core, elf)
+            steps.append(step)
+            arena = arena or found
+        return steps, self._size(target, elf, arena)
+
+    def _qemu(self, target: Target, core: Core, elf: Path) -> tuple[Step, dict[str, int]]:
+        arena: dict[str, int] = {}
+
+        def run() -> tuple[bool, str]:
+            result = self.runner(
+                [
+                    "qemu-system-arm",
+                    "-machine",
+                    core.machine,
+                    "-nographic",
+                    "-semihosting-config",
+                    "enable=on,target=native",
+                    "-kernel",
+                    str(elf),
+                ],
+                timeout=QEMU_TIMEOUT_S,
+            )
+            # QEMU sends semihosting output to stderr when stdout is not a terminal.
+            text = result.stdout + result.stderr
+            for name, used in re.findall(r"^(.+?): .*arena (\d+) bytes", text, re.M):
+                arena[name] = int(used)
+            summary = [
+                line
+                for line in text.splitlines()
+                if "equal to golden" in line or "DIFFERENT" in line or line.startswith("panic")
+            ]
+            detail = "; ".join(summary) or first_errors(result)
+            if result.returncode != 0:
+                return False, f"exit {result.returncode}: {detail}"
+            return True, detail
+
+        return self._timed(target.name, f"qemu {core.name} ({core.machine})", run), arena
+
+    def _size(self, target: Target, elf: Path, arena: dict[str, int]) -> Size | None:
+        result = self.runner(["arm-none-eabi-size", "-A", str(elf)])
+        if result.returncode != 0:
+            return None
+        sections = {
+            m.group(1): int(m.group(2))
+            for m in re.finditer(r"^(\.\S+)\s+(\d+)\s+\d+", result.stdout, re.M)
+        }
+        flash_sections = (".vector_table", ".text", ".rodata", ".ARM.exidx", ".init_array")
+        flash = sum(sections.get(s, 0) for s in flash_sections) + sections.get(".data", 0)
+        ram = sections.get(".data", 0) + sections.get(".bss", 0)
+        return Size(target.name, flash, ram, arena)
+
+    def run(self, targets: Sequence[Target], commit: str) -> Report:
+        report = Report(commit)
+        for target in targets:
+            if target.is_host:
+                report.steps += self.host()
+                continue
+            steps, size = self.cross(target)
+            report.steps += steps
+            if size is not None:
+                report.sizes.append(size)
+        return report
