@@ -14,7 +14,7 @@ from pathlib import Path
 import pygit2
 
 from bindbot.api.extract import find_resource_dir
-from bindbot.api.model import ApiModel
+from bindbot.api.model import ApiModel, RecordEntity
 from bindbot.api.store import ModelStore
 from bindbot.api.surface import API_HEADERS
 from bindbot.config import OFFICIAL_UPSTREAM, Config
@@ -25,6 +25,8 @@ from bindbot.errors import ConfigError, LockError, UnknownRefError, Verification
 from bindbot.fsutil import write_atomic
 from bindbot.generate.bindgen import run_bindgen
 from bindbot.generate.crate import GeneratedFile, render_crate, stamp
+from bindbot.generate.layout import c_probe, rust_checks
+from bindbot.generate.layout import probes as layout_probes
 from bindbot.generate.plan import plan as plan_crate
 from bindbot.generate.write import check, write_all
 from bindbot.log import Progress, info
@@ -239,6 +241,16 @@ def generate(ctx: Context, *, check_only: bool = False) -> GenerateResult:
         resource_dir=find_resource_dir(ctx.config.clang_resource_dir, ctx.runner),
     )
     files.append(GeneratedFile("tflm-sys/src/bindings.rs", bindings))
+    c_fields = {
+        e.name: {f.name for f in e.fields}
+        for e in snapshot.model.entities
+        if isinstance(e, RecordEntity)
+    }
+    layout_items = layout_probes(bindings, c_fields)
+    files.append(GeneratedFile("tflm-sys/layout.c", c_probe(layout_items, stamp(str(commit.id)))))
+    files.append(
+        GeneratedFile("tflm-sys/src/layout.rs", rust_checks(layout_items, stamp(str(commit.id))))
+    )
     if check_only:
         check(ctx.config.crate_dir, files)
         return GenerateResult(str(commit.id), (), len(gen_plan.ops))

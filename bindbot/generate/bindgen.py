@@ -8,6 +8,7 @@ the host; per-target layout checks compare against each target's C compiler inst
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -57,4 +58,30 @@ def run_bindgen(
     if result.returncode != 0:
         first = (result.stderr.strip().splitlines() or ["no output"])[0]
         raise ToolFailedError(f"bindgen failed: {first}", "check `bindbot doctor` and the headers")
-    return f"// {stamp}\n{result.stdout}"
+    return f"// {stamp}\n{portable(result.stdout)}"
+
+
+_STDINT = re.compile(r"^pub type __(u?)int(8|16|32|64)_t = [^;]+;$", re.M)
+_LONG_ALIAS = re.compile(r"^pub type (\w+) = core::ffi::c_(u?)long;$", re.M)
+
+
+def portable(bindings: str) -> str:
+    """Respell the two things bindgen takes from the host that differ on 32-bit targets.
+
+    glibc spells int64_t as `long`, which bindgen keeps as `c_long`: 32 bits on Cortex-M,
+    where int64_t is `long long`. Fixed-width typedefs become Rust's fixed-width integers.
+    An enum whose values need 64 bits is `unsigned long` on the host and `unsigned long
+    long` on Cortex-M: 64 bits everywhere, so it becomes u64 (i64). The layout checks
+    prove the result on every target.
+    """
+    text = _STDINT.sub(
+        lambda m: f"pub type __{m[1]}int{m[2]}_t = {'u' if m[1] else 'i'}{m[2]};", bindings
+    )
+
+    def enum_width(m: re.Match[str]) -> str:
+        name, unsigned = m[1], m[2]
+        if re.search(rf"^pub const {re.escape(name)}_\w+: {re.escape(name)} =", text, re.M):
+            return f"pub type {name} = {'u' if unsigned else 'i'}64;"
+        return m[0]
+
+    return _LONG_ALIAS.sub(enum_width, text)

@@ -50,6 +50,11 @@ class Target:
         return self.triple.endswith("eabihf")
 
 
+# arm-none-eabi-gcc sizes an enum by its values (one byte for TfLiteStatus) while bindgen's
+# bindings, like the host, give every C enum an int: the layout checks caught exactly this
+# on every Cortex-M target (it is the trap that bit tfmicro). Int-sized enums everywhere.
+ENUMS = ("-fno-short-enums",)
+
 # mps2 boards: 4 MiB of code memory at 0 and 4 MiB of data memory at 0x2000_0000.
 MPS2 = Memory(0x0000_0000, 4 << 20, 0x2000_0000, 4 << 20)
 # mps2-an505 (Cortex-M33): code at 0x1000_0000, 2 MiB of SRAM at 0x3800_0000 (secure aliases).
@@ -60,20 +65,20 @@ TARGETS: tuple[Target, ...] = (
     Target(
         "m0plus",
         "thumbv6m-none-eabi",
-        ("-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"),
+        ("-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft", *ENUMS),
         "cortex-m0plus",
     ),
     Target(
         "m3",
         "thumbv7m-none-eabi",
-        ("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft"),
+        ("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft", *ENUMS),
         "cortex-m3",
         (Core("M3", "cortex-m3", "mps2-an385", MPS2),),
     ),
     Target(
         "m4f",
         "thumbv7em-none-eabihf",
-        ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
+        ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", *ENUMS),
         "cortex-m4",
         (
             Core("M4F", "cortex-m4", "mps2-an386", MPS2),
@@ -84,7 +89,7 @@ TARGETS: tuple[Target, ...] = (
     Target(
         "m33",
         "thumbv8m.main-none-eabihf",
-        ("-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"),
+        ("-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16", *ENUMS),
         "cortex-m33",
         (Core("M33", "cortex-m33", "mps2-an505", MPS2_AN505),),
     ),
