@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 _STRUCT = re.compile(r"^pub (struct|union) (\w+) \{\n(.*?)^\}", re.M | re.S)
 _FIELD = re.compile(r"^\s+pub (\w+): ", re.M)
-_ALIAS = re.compile(r"^pub type (\w+) = [^;]+;", re.M)
+_ALIAS = re.compile(r"^pub type (\w+) = ([^;]+);", re.M)
 #: bindgen appends `_` to C names that are Rust keywords (`type` becomes `type_`).
 _KEYWORDS = frozenset(
     {
@@ -110,16 +110,18 @@ def probes(bindings: str, c_fields: Mapping[str, set[str]] | None = None) -> lis
     helper types and anonymous members (all spelled with a leading `_`) are skipped.
     `c_fields` maps a struct to its C field names, from the API model."""
     out: list[Probe] = []
+    opaque: set[str] = set()
     for kind, name, body in _STRUCT.findall(bindings):
         fields = [f for f in _FIELD.findall(body) if not f.startswith("_")]
         if name.startswith("_") or not fields:
+            opaque.add(name)  # C only declares it: sizeof would not compile
             continue
         out += [Probe("size", name), Probe("align", name)]
         if kind == "struct":  # offset_of! on union fields is not stable Rust
             known = (c_fields or {}).get(name)
             out += [Probe("offset", name, f, _c_name(f, known)) for f in fields]
-    for name in _ALIAS.findall(bindings):
-        if not name.startswith("_"):
+    for name, aliased in _ALIAS.findall(bindings):
+        if not name.startswith("_") and aliased.strip() not in opaque:
             out += [Probe("size", name), Probe("align", name)]
     return out
 

@@ -109,6 +109,22 @@ def first_errors(result: Completed, limit: int = 8) -> str:
     return "\n".join((picked or text[-limit:])[:limit])
 
 
+FLASH_SECTIONS = (".vector_table", ".text", ".rodata", ".ARM.extab", ".ARM.exidx", ".init_array")
+
+
+def flash_and_ram(runner: Runner, elf: Path) -> tuple[int, int] | None:
+    """Flash (code, constants and the initial values of .data) and RAM (.data + .bss)."""
+    result = runner(["arm-none-eabi-size", "-A", str(elf)])
+    if result.returncode != 0:
+        return None
+    sections = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^(\.\S+)\s+(\d+)\s+\d+", result.stdout, re.M)
+    }
+    flash = sum(sections.get(s, 0) for s in FLASH_SECTIONS) + sections.get(".data", 0)
+    return flash, sections.get(".data", 0) + sections.get(".bss", 0)
+
+
 def _compiled(stderr: str) -> str:
     match = re.search(r"compiled (\d+) of (\d+) files", stderr)
     return f"compiled {match.group(1)} of {match.group(2)} C/C++ files" if match else ""
@@ -170,13 +186,13 @@ class Verifier:
             return steps, None
 
         def firmware() -> tuple[bool, str]:
-            result = self._cargo(how, "build", "--release", "-p", "tflm-firmware")
+            result = self._cargo(how, "build", "--profile", "firmware", "-p", "tflm-firmware")
             return (True, "linked") if result.returncode == 0 else (False, first_errors(result))
 
         steps.append(self._timed(target.name, "firmware", firmware))
         if not steps[-1].ok:
             return steps, None
-        elf = Path(self.env["CARGO_TARGET_DIR"]) / target.triple / "release" / "tflm-firmware"
+        elf = Path(self.env["CARGO_TARGET_DIR"]) / target.triple / "firmware" / "tflm-firmware"
         arena: dict[str, int] = {}
         for core in target.cores:
             step, found = self._qemu(target, core, elf)
@@ -218,17 +234,8 @@ class Verifier:
         return self._timed(target.name, f"qemu {core.name} ({core.machine})", run), arena
 
     def _size(self, target: Target, elf: Path, arena: dict[str, int]) -> Size | None:
-        result = self.runner(["arm-none-eabi-size", "-A", str(elf)])
-        if result.returncode != 0:
-            return None
-        sections = {
-            m.group(1): int(m.group(2))
-            for m in re.finditer(r"^(\.\S+)\s+(\d+)\s+\d+", result.stdout, re.M)
-        }
-        flash_sections = (".vector_table", ".text", ".rodata", ".ARM.exidx", ".init_array")
-        flash = sum(sections.get(s, 0) for s in flash_sections) + sections.get(".data", 0)
-        ram = sections.get(".data", 0) + sections.get(".bss", 0)
-        return Size(target.name, flash, ram, arena)
+        found = flash_and_ram(self.runner, elf)
+        return Size(target.name, *found, arena) if found else None
 
     def run(self, targets: Sequence[Target], commit: str) -> Report:
         report = Report(commit)

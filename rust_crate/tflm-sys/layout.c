@@ -225,8 +225,6 @@ const unsigned int tflm_layout[] = {
     _Alignof(TfLiteBufferHandle),
     sizeof(TfLiteCustomAllocationFlags),
     _Alignof(TfLiteCustomAllocationFlags),
-    sizeof(TfLiteRegistrationExternal),
-    _Alignof(TfLiteRegistrationExternal),
     sizeof(TfLiteInPlaceOp),
     _Alignof(TfLiteInPlaceOp),
     sizeof(TfLiteDelegateFlags),

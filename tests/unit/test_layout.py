@@ -12,6 +12,7 @@ pub type TfLiteInPlaceOp = core::ffi::c_ulong;
 pub const TfLiteInPlaceOp_kTfLiteInplaceOpNone: TfLiteInPlaceOp = 0;
 pub type my_long = core::ffi::c_long;
 pub type TfLiteStatus = core::ffi::c_uint;
+pub type tflm_handle = tflm_interpreter;
 #[repr(C)]
 pub struct TfLiteTensor {
     pub type_: TfLiteType,
@@ -51,7 +52,7 @@ def test_probes_cover_structs_fields_and_aliases() -> None:
     assert "TfLiteContext.impl_ offset" in labels  # a real trailing underscore stays
     assert "TfLitePtrUnion size" in labels and not any("i32" in x for x in labels)
     assert "TfLiteStatus size" in labels
-    assert not any("tflm_interpreter" in x or "__int64_t" in x or "_bitfield" in x for x in labels)
+    assert not any("tflm_" in x or "__int64_t" in x or "_bitfield" in x for x in labels)
     c = c_probe(found, "stamp")
     rust = rust_checks(found, "stamp")
     assert "offsetof(TfLiteTensor, type)," in c and "sizeof(TfLiteStatus)," in c

@@ -5,7 +5,7 @@ use crate::bindings::*;
 
 include!(concat!(env!("OUT_DIR"), "/c_layout.rs"));
 
-const _: () = assert!(C_LAYOUT.len() == 227, "layout probe count");
+const _: () = assert!(C_LAYOUT.len() == 225, "layout probe count");
 const _: () = assert!(C_LAYOUT[0] as usize == core::mem::size_of::<TfLiteQuantizationParams>(), "TfLiteQuantizationParams size differs between Rust and the C compiler for this target");
 const _: () = assert!(C_LAYOUT[1] as usize == core::mem::align_of::<TfLiteQuantizationParams>(), "TfLiteQuantizationParams align differs between Rust and the C compiler for this target");
 const _: () = assert!(C_LAYOUT[2] as usize == core::mem::offset_of!(TfLiteQuantizationParams, scale), "TfLiteQuantizationParams.scale offset differs between Rust and the C compiler for this target");
@@ -225,11 +225,9 @@ const _: () = assert!(C_LAYOUT[215] as usize == core::mem::size_of::<TfLiteBuffe
 const _: () = assert!(C_LAYOUT[216] as usize == core::mem::align_of::<TfLiteBufferHandle>(), "TfLiteBufferHandle align differs between Rust and the C compiler for this target");
 const _: () = assert!(C_LAYOUT[217] as usize == core::mem::size_of::<TfLiteCustomAllocationFlags>(), "TfLiteCustomAllocationFlags size differs between Rust and the C compiler for this target");
 const _: () = assert!(C_LAYOUT[218] as usize == core::mem::align_of::<TfLiteCustomAllocationFlags>(), "TfLiteCustomAllocationFlags align differs between Rust and the C compiler for this target");
-const _: () = assert!(C_LAYOUT[219] as usize == core::mem::size_of::<TfLiteRegistrationExternal>(), "TfLiteRegistrationExternal size differs between Rust and the C compiler for this target");
-const _: () = assert!(C_LAYOUT[220] as usize == core::mem::align_of::<TfLiteRegistrationExternal>(), "TfLiteRegistrationExternal align differs between Rust and the C compiler for this target");
-const _: () = assert!(C_LAYOUT[221] as usize == core::mem::size_of::<TfLiteInPlaceOp>(), "TfLiteInPlaceOp size differs between Rust and the C compiler for this target");
-const _: () = assert!(C_LAYOUT[222] as usize == core::mem::align_of::<TfLiteInPlaceOp>(), "TfLiteInPlaceOp align differs between Rust and the C compiler for this target");
-const _: () = assert!(C_LAYOUT[223] as usize == core::mem::size_of::<TfLiteDelegateFlags>(), "TfLiteDelegateFlags size differs between Rust and the C compiler for this target");
-const _: () = assert!(C_LAYOUT[224] as usize == core::mem::align_of::<TfLiteDelegateFlags>(), "TfLiteDelegateFlags align differs between Rust and the C compiler for this target");
-const _: () = assert!(C_LAYOUT[225] as usize == core::mem::size_of::<tflm_model_status>(), "tflm_model_status size differs between Rust and the C compiler for this target");
-const _: () = assert!(C_LAYOUT[226] as usize == core::mem::align_of::<tflm_model_status>(), "tflm_model_status align differs between Rust and the C compiler for this target");
+const _: () = assert!(C_LAYOUT[219] as usize == core::mem::size_of::<TfLiteInPlaceOp>(), "TfLiteInPlaceOp size differs between Rust and the C compiler for this target");
+const _: () = assert!(C_LAYOUT[220] as usize == core::mem::align_of::<TfLiteInPlaceOp>(), "TfLiteInPlaceOp align differs between Rust and the C compiler for this target");
+const _: () = assert!(C_LAYOUT[221] as usize == core::mem::size_of::<TfLiteDelegateFlags>(), "TfLiteDelegateFlags size differs between Rust and the C compiler for this target");
+const _: () = assert!(C_LAYOUT[222] as usize == core::mem::align_of::<TfLiteDelegateFlags>(), "TfLiteDelegateFlags align differs between Rust and the C compiler for this target");
+const _: () = assert!(C_LAYOUT[223] as usize == core::mem::size_of::<tflm_model_status>(), "tflm_model_status size differs between Rust and the C compiler for this target");
+const _: () = assert!(C_LAYOUT[224] as usize == core::mem::align_of::<tflm_model_status>(), "tflm_model_status align differs between Rust and the C compiler for this target");
