@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -101,18 +102,23 @@ BLOB(noise_f) BLOB(noise_s)
 
 alignas(16) static uint8_t arena[96 * 1024];
 
-static uint32_t Ulps(float a, float b) {
-  int32_t x, y;
-  std::memcpy(&x, &a, 4);
-  std::memcpy(&y, &b, 4);
-  if (x < 0) x = INT32_MIN - x;
-  if (y < 0) y = INT32_MIN - y;
-  return x > y ? uint32_t(x) - uint32_t(y) : uint32_t(y) - uint32_t(x);
+static uint32_t Distance(float a, float b) {  // billionths, as the Rust firmware
+  const float diff = a > b ? a - b : b - a;
+  return diff < 4.0f ? uint32_t(diff * 1e9f) : UINT32_MAX;
+}
+
+// Like Model::from_buffer, check the flatbuffer before TFLM trusts it: a careful C++
+// program does the same with an untrusted model.
+static bool Verified(const unsigned char* model, const unsigned char* end) {
+  flatbuffers::Verifier verifier(model, size_t(end - model));
+  return tflite::VerifyModelBuffer(verifier);
 }
 
 template <typename T>
-static int Hello(const char* name, const unsigned char* model, const unsigned char* xs,
-                 const unsigned char* xs_end, const unsigned char* ys, uint32_t max_ulps) {
+static int Hello(const char* name, const unsigned char* model, const unsigned char* model_end,
+                 const unsigned char* xs,
+                 const unsigned char* xs_end, const unsigned char* ys, uint32_t allowed) {
+  if (!Verified(model, model_end)) return 1;
   tflite::MicroMutableOpResolver<1> resolver;
   resolver.AddFullyConnected();
   tflite::MicroInterpreter interpreter(tflite::GetModel(model), resolver, arena, sizeof(arena));
@@ -137,11 +143,11 @@ static int Hello(const char* name, const unsigned char* model, const unsigned ch
       sh_print(line);
     }
     sh_print(" ");
-    const uint32_t ulps =
-        sizeof(T) == 4 ? Ulps(float(y), float(expected)) : (y == expected ? 0 : UINT32_MAX);
-    worst = ulps > worst ? ulps : worst;
-    equal += ulps == 0;
-    mismatches += ulps > max_ulps;
+    const uint32_t distance =
+        sizeof(T) == 4 ? Distance(float(y), float(expected)) : (y == expected ? 0 : UINT32_MAX);
+    worst = distance > worst ? distance : worst;
+    equal += std::memcmp(&y, &expected, sizeof(T)) == 0;
+    mismatches += distance > allowed;
   }
   std::snprintf(line, sizeof(line), "\n%s: %d of %d outputs equal to golden, arena %u bytes\n",
                 name, equal, count, unsigned(interpreter.arena_used_bytes()));
@@ -150,6 +156,7 @@ static int Hello(const char* name, const unsigned char* model, const unsigned ch
 }
 
 static int Keyword() {
+  if (!Verified(keyword, keyword_end)) return 1;
   tflite::MicroMutableOpResolver<4> resolver;
   resolver.AddReshape();
   resolver.AddFullyConnected();
@@ -182,8 +189,10 @@ static int Keyword() {
 }
 
 int main() {
-  int failed = Hello<int8_t>("hello_world int8", hello_int8, x_int8, x_int8_end, y_int8, 0);
-  failed += Hello<float>("hello_world float", hello_float, x_float, x_float_end, y_float, 16);
+  int failed = Hello<int8_t>("hello_world int8", hello_int8, hello_int8_end, x_int8,
+                             x_int8_end, y_int8, 0);
+  failed += Hello<float>("hello_world float", hello_float, hello_float_end, x_float,
+                         x_float_end, y_float, 2000);
   failed += Keyword();
   sh_print(failed == 0 ? "PASS\n" : "FAIL\n");
   return failed;
@@ -271,12 +280,15 @@ def warm_verify(golden: Path) -> float:
     return seconds
 
 
-def cpp_firmware(golden: Path, cache: Path, work: Path) -> Path:
+def cpp_firmware(golden: Path, cache: Path, crate: Path, work: Path) -> Path:
     """The C++-only firmware, linked like the Rust one (same library, script, flags)."""
     target = cache / "verify-target" / M4F.triple / "firmware"
     library = next(target.glob("build/tflm-sys-*/out/libtflm.a"))
     script = next(target.glob("build/tflm-firmware-*/out/link.x"))
-    tree = next((cache / "src").glob("*/tflm")).parent
+    commit = re.search(r'^commit = "([0-9a-f]{40})"', (crate / "bindbot.lock").read_text(), re.M)
+    assert commit, "no commit in bindbot.lock"
+    tree = cache / "src" / commit[1]
+    work.mkdir(parents=True, exist_ok=True)
     (work / "startup.c").write_text(STARTUP_C)
     (work / "main.cc").write_text(MAIN_CC)
     blobs = ['.section .rodata.blobs, "a"']
@@ -387,7 +399,7 @@ def main() -> int:
         print(f"warm no-change verify m4f:  {warm:7.1f} s  (target < 20 s)")
 
         rust_elf = cache / "verify-target" / M4F.triple / "firmware" / "tflm-firmware"
-        cpp_elf = cpp_firmware(golden, cache, work / "cpp")
+        cpp_elf = cpp_firmware(golden, cache, args.crate, work / "cpp")
         qemu = [
             "qemu-system-arm",
             "-machine",
@@ -400,6 +412,8 @@ def main() -> int:
         ]
         _, ran = run(qemu, timeout=600)
         print(f"C++ firmware on QEMU M4F: exit {ran.returncode}")
+        if ran.returncode != 0:
+            print(ran.stdout + ran.stderr)
         rust = flash_and_ram(subprocess_runner, rust_elf)
         cpp = flash_and_ram(subprocess_runner, cpp_elf)
         assert rust and cpp

@@ -28,6 +28,7 @@ from bindbot.generate.crate import GeneratedFile, render_crate, stamp
 from bindbot.generate.layout import c_probe, rust_checks
 from bindbot.generate.layout import probes as layout_probes
 from bindbot.generate.plan import plan as plan_crate
+from bindbot.generate.rustfmt import format_rust
 from bindbot.generate.write import check, write_all
 from bindbot.log import Progress, info
 from bindbot.render import commit_link, render
@@ -251,6 +252,7 @@ def generate(ctx: Context, *, check_only: bool = False) -> GenerateResult:
     files.append(
         GeneratedFile("tflm-sys/src/layout.rs", rust_checks(layout_items, stamp(str(commit.id))))
     )
+    files = format_rust(ctx.runner, files)
     if check_only:
         check(ctx.config.crate_dir, files)
         return GenerateResult(str(commit.id), (), len(gen_plan.ops))
