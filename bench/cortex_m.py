@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bindbot.runner import subprocess_runner  # noqa: E402
 from bindbot.verify.matrix import flash_and_ram  # noqa: E402
-from bindbot.verify.targets import BY_NAME  # noqa: E402
+from bindbot.verify.targets import BY_NAME, FIRMWARE_LIBS  # noqa: E402
 from bindbot.verify.toolchain import route  # noqa: E402
 
 M4F = BY_NAME["m4f"]
@@ -355,11 +355,7 @@ def cpp_firmware(golden: Path, cache: Path, crate: Path, work: Path) -> Path:
                 "-nostartfiles",
                 "-Wl,--gc-sections",
                 "-Wl,--start-group",
-                "-lstdc++_nano",
-                "-lc_nano",
-                "-lm",
-                "-lgcc",
-                "-lnosys",
+                *FIRMWARE_LIBS,
                 "-Wl,--end-group",
                 "-o",
                 str(elf),

@@ -16,7 +16,7 @@ from bindbot.api.rust_names import enum_variant
 from bindbot.generate.plan import GenPlan
 from bindbot.render import TEMPLATES, render
 from bindbot.upstream.repo import CommitInfo
-from bindbot.verify.targets import cross_targets
+from bindbot.verify.targets import FIRMWARE_LIBS, cross_targets
 
 #: The crate's own version; the upstream pin goes in its build metadata.
 CRATE_BASE_VERSION = "0.1.0"
@@ -142,6 +142,7 @@ def render_crate(
         "has_person_ops": methods >= PERSON_DETECTION_OPS,
         "has_keyword_ops": methods >= KEYWORD_MODEL_OPS,
         "cross_targets": cross_targets(),
+        "firmware_libs": FIRMWARE_LIBS,
         "resolver_storage": RESOLVER_STORAGE_BASE
         + RESOLVER_STORAGE_PER_OP * plan.resolver_capacity,
     }

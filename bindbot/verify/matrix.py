@@ -63,7 +63,7 @@ class Report:
             "|---|---|---|---|---|",
         ]
         for s in self.steps:
-            detail = s.detail.replace("|", "\\|").replace("\n", " ")[:160]
+            detail = s.detail.replace("|", "\\|").replace("\n", " ")[:700]
             mark = "pass" if s.ok else "**FAIL**"
             lines.append(f"| {s.target} | {s.step} | {mark} | {s.seconds:.1f} s | {detail} |")
         if self.sizes:

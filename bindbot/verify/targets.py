@@ -55,6 +55,12 @@ class Target:
 # on every Cortex-M target (it is the trap that bit tfmicro). Int-sized enums everywhere.
 ENUMS = ("-fno-short-enums",)
 
+# What TFLM's C and C++ need at link time on bare metal: newlib-nano (memcpy, vsnprintf,
+# qsort...), libm (expf, logf...), libgcc, and libstdc++ only where a class lacks TFLM's
+# TF_LITE_REMOVE_VIRTUAL_DELETE (archives add only what is referenced). System calls are
+# stubs: firmware prints by semihosting.
+FIRMWARE_LIBS = ("-lstdc++_nano", "-lc_nano", "-lm", "-lgcc", "-lnosys")
+
 # mps2 boards: 4 MiB of code memory at 0 and 4 MiB of data memory at 0x2000_0000.
 MPS2 = Memory(0x0000_0000, 4 << 20, 0x2000_0000, 4 << 20)
 # mps2-an505 (Cortex-M33): code at 0x1000_0000, 2 MiB of SRAM at 0x3800_0000 (secure aliases).

@@ -28,39 +28,20 @@ def test_flags_agree_with_the_triple(target) -> None:
         assert core.memory.flash_length > 0 and core.memory.ram_length > 0
 
 
+def _output(*args: str) -> str:
+    return subprocess.run(args, input="", capture_output=True, text=True, check=True).stdout
+
+
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
 @pytest.mark.parametrize("target", cross_targets(), ids=lambda t: t.name)
 def test_gcc_and_rustc_use_the_same_float_abi(target) -> None:
     """gcc's predefined macros and rustc's cfg for the table's flags, compared."""
-    macros = subprocess.run(
-        ["arm-none-eabi-gcc", *target.cflags, "-dM", "-E", "-"],
-        input="",
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    macros = _output("arm-none-eabi-gcc", *target.cflags, "-dM", "-E", "-")
     assert ("__ARM_PCS_VFP 1" in macros) == target.hard_float
-    cfg = subprocess.run(
-        [
-            "rustc",
-            "--print",
-            "cfg",
-            "--target",
-            target.triple,
-            "-C",
-            f"target-cpu={target.rust_cpu}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    cpu = f"target-cpu={target.rust_cpu}"
+    cfg = _output("rustc", "--print", "cfg", "--target", target.triple, "-C", cpu)
     assert ('target_abi="eabihf"' in cfg) == target.hard_float
-    cpus = subprocess.run(
-        ["rustc", "--print", "target-cpus", "--target", target.triple],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    cpus = _output("rustc", "--print", "target-cpus", "--target", target.triple)
     assert f" {target.rust_cpu} " in cpus.replace("\n", " ")
 
 

@@ -1,0 +1,80 @@
+"""The verify matrix with a recording runner: which commands run, and what a failure says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bindbot.runner import Completed, RecordingRunner
+from bindbot.verify import matrix
+from bindbot.verify.targets import BY_NAME
+from bindbot.verify.toolchain import RustRoute
+
+QEMU_OK = (
+    "hello_world int8:66 57 \nhello_world int8: 12 of 12 outputs equal to golden, largest "
+    "difference 0e-9 (allowed 0e-9), arena 780 bytes\nmicro_speech: arena 6812 bytes\nPASS\n"
+)
+SIZE = (
+    "section size addr\n.vector_table 64 0\n.text 1000 64\n.rodata 500 1064\n"
+    ".data 8 536870912\n.bss 4096 536870920\n"
+)
+
+
+def _verifier(runner: RecordingRunner, tmp_path: Path) -> matrix.Verifier:
+    env = {"CARGO_TARGET_DIR": str(tmp_path / "target")}
+    return matrix.Verifier(runner, tmp_path / "crate", tmp_path / "golden", env)
+
+
+@pytest.fixture(autouse=True)
+def _prebuilt(monkeypatch: pytest.MonkeyPatch) -> None:
+    how = RustRoute("prebuilt", "cargo", (), ("--target", "thumbv7em-none-eabihf"))
+    monkeypatch.setattr(matrix, "route", lambda runner, target: how)
+
+
+def test_m4f_builds_then_runs_each_core(tmp_path: Path) -> None:
+    runner = RecordingRunner(
+        {
+            "cargo build": Completed((), 0, "", "warning: tflm-sys: compiled 3 of 198 files"),
+            "qemu-system-arm": Completed((), 0, "", QEMU_OK),
+            "arm-none-eabi-size": Completed((), 0, SIZE, ""),
+        }
+    )
+    steps, size = _verifier(runner, tmp_path).cross(BY_NAME["m4f"])
+    assert [s.step for s in steps] == [
+        "build",
+        "firmware",
+        "qemu M4F (mps2-an386)",
+        "qemu M7 (mps2-an500)",
+    ]
+    assert all(s.ok for s in steps)
+    assert "compiled 3 of 198 C/C++ files" in steps[0].detail
+    machines = [c[c.index("-machine") + 1] for c in runner.calls if c[0] == "qemu-system-arm"]
+    assert machines == ["mps2-an386", "mps2-an500"]
+    assert size == matrix.Size(
+        "m4f", 64 + 1000 + 500 + 8, 8 + 4096, {"hello_world int8": 780, "micro_speech": 6812}
+    )
+
+
+def test_a_failed_build_stops_the_target_and_names_the_error(tmp_path: Path) -> None:
+    error = "error[E0080]: evaluation panicked: TfLiteStatus size differs between Rust and C"
+    runner = RecordingRunner({"cargo build": Completed((), 101, "", f"   Compiling x\n{error}\n")})
+    steps, size = _verifier(runner, tmp_path).cross(BY_NAME["m33"])
+    assert [(s.step, s.ok) for s in steps] == [("build", False)]
+    assert error in steps[0].detail and size is None
+    assert not any(c[0] == "qemu-system-arm" for c in runner.calls)
+
+
+def test_a_core_exit_status_fails_its_step(tmp_path: Path) -> None:
+    runner = RecordingRunner(
+        {
+            "cargo build": Completed((), 0, "", ""),
+            "qemu-system-arm": Completed(
+                (), 1, "", "hello_world int8: 11 of 12 outputs equal to golden\nFAIL\n"
+            ),
+            "arm-none-eabi-size": Completed((), 0, SIZE, ""),
+        }
+    )
+    steps, _ = _verifier(runner, tmp_path).cross(BY_NAME["m3"])
+    qemu = steps[-1]
+    assert not qemu.ok and qemu.detail.startswith("exit 1: hello_world int8: 11 of 12")
