@@ -9,6 +9,9 @@ not crash are looked for with valgrind's memcheck on a share of the inputs. Exit
 when anything crashed or memcheck complained, listing each finding.
 
     python tests/fuzz/fuzz_models.py --iterations 20000 --valgrind 2000
+
+To keep an input for inspection, replay it alone with FUZZ_DUMP_DIR set:
+`FUZZ_DUMP_DIR=/tmp rust_crate/target/release/fuzz-models INDEX 1 SEED MODELS...`.
 """
 
 from __future__ import annotations
@@ -87,6 +90,10 @@ fn main() {
         rng.next();
         let base = &models[i % models.len()];
         let input = mutate(&mut rng, base);
+        if let Some(dir) = std::env::var_os("FUZZ_DUMP_DIR") {
+            // Keep the input to inspect it (replay one index with count 1).
+            std::fs::write(std::path::Path::new(&dir).join(format!("input-{i}.tflite")), &input).unwrap();
+        }
         let bytes = words.as_mut_ptr().cast::<u8>();
         let buf = unsafe { std::slice::from_raw_parts_mut(bytes, input.len()) };
         buf.copy_from_slice(&input);
