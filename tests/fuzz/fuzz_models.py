@@ -92,7 +92,8 @@ fn main() {
         let input = mutate(&mut rng, base);
         if let Some(dir) = std::env::var_os("FUZZ_DUMP_DIR") {
             // Keep the input to inspect it (replay one index with count 1).
-            std::fs::write(std::path::Path::new(&dir).join(format!("input-{i}.tflite")), &input).unwrap();
+            let path = std::path::Path::new(&dir).join(format!("input-{i}.tflite"));
+            std::fs::write(path, &input).unwrap();
         }
         let bytes = words.as_mut_ptr().cast::<u8>();
         let buf = unsafe { std::slice::from_raw_parts_mut(bytes, input.len()) };
