@@ -5,8 +5,8 @@ same run.
    cache and target folder) against upstream's own Makefile building its `microlite`
    library for cortex_m_generic / cortex-m4+fp from the same sources (ratio, target <= 1.0).
    The Makefile runs offline on a copy of the pinned tree with the pinned dependencies
-   placed where its download scripts look first (`--make-recipe` names the script that
-   prepares and runs it; see `upstream_make`).
+   placed where its download scripts look first (see `upstream_make`; `--cmsis` and
+   `--cortex-dfp` name local clones of the two repositories cortex_m_generic needs).
 2. A warm `bindbot verify --targets m4f` with nothing changed (target: under 20 s).
 3. Flash of the Rust firmware (`rust_crate/firmware`) against an equivalent C++-only
    firmware: the same models, checks and semihosting, the same startup, linker script,
@@ -15,7 +15,7 @@ same run.
 Needs the real upstream configured (BINDBOT_UPSTREAM, BINDBOT_DEP_*), the golden folder
 and the Cortex-M tools (`bindbot doctor`).
 
-    python bench/cortex_m.py --golden ../shared/golden [--skip-make]
+    python bench/cortex_m.py --golden ../shared/golden --cmsis CMSIS_6 --cortex-dfp DFP
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -251,11 +252,45 @@ def bindbot_cold_build(crate: Path, cache: Path, work: Path) -> float:
     return seconds
 
 
-def upstream_make(recipe: Path, work: Path) -> float:
-    """Times the recipe's make step; the recipe prepares the tree (untimed) when called with
-    `prepare`, then builds with `build`."""
-    must(run(["bash", str(recipe), "prepare", str(work)])[1], "make recipe (prepare)")
-    seconds, done = run(["bash", str(recipe), "build", str(work)])
+def _archive(repo: str, commit: str, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", repo, "archive", commit], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+
+
+def upstream_make(commit: str, cache: Path, cmsis: str, cortex_dfp: str, work: Path) -> float:
+    """Upstream's Makefile building `microlite` for cortex_m_generic / cortex-m4+fp, offline.
+
+    Its download scripts skip any dependency already in downloads/: the pinned, patched
+    dependencies bindbot prepared go there, pigweed (not part of the library) is an empty
+    folder, and CMSIS with Cortex_DFP (cortex_m_generic's device headers) come from the
+    local repositories given, at the commits upstream's cmsis_download.sh pins. The tree
+    is a `git archive` of the pinned commit, so the scripts keep their execute bits.
+    """
+    upstream = os.environ["BINDBOT_UPSTREAM"]
+    tree = work / "tflm"
+    _archive(upstream, commit, tree)
+    downloads = tree / "tensorflow/lite/micro/tools/make/downloads"
+    for name in ("flatbuffers", "gemmlowp", "kissfft", "ruy"):
+        shutil.copytree(cache / "src" / commit / "deps" / name, downloads / name, symlinks=False)
+    (downloads / "pigweed").mkdir()
+    script = (tree / "tensorflow/lite/micro/tools/make/ext_libs/cmsis_download.sh").read_text()
+    cmsis_commit, dfp_commit = re.findall(r'ZIP_PREFIX="([0-9a-f]{40})"', script)[:2]
+    _archive(cmsis, cmsis_commit, downloads / "cmsis")
+    _archive(cortex_dfp, dfp_commit, downloads / "cmsis" / "Cortex_DFP")
+    make = [
+        "make",
+        "-j2",
+        "-f",
+        "tensorflow/lite/micro/tools/make/Makefile",
+        "TARGET=cortex_m_generic",
+        "TARGET_ARCH=cortex-m4+fp",
+        "TARGET_TOOLCHAIN_ROOT=/usr/bin/",
+        "microlite",
+    ]
+    seconds, done = run(make, cwd=tree)
     must(done, "upstream's Makefile")
     return seconds
 
@@ -371,12 +406,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crate", type=Path, default=ROOT / "rust_crate")
     parser.add_argument("--golden", type=Path, default=ROOT.parent / "shared" / "golden")
-    parser.add_argument(
-        "--make-recipe",
-        type=Path,
-        default=None,
-        help="script: `prepare DIR` then `build DIR` runs upstream's Makefile",
-    )
+    parser.add_argument("--cmsis", help="git repository of ARM-software/CMSIS_6 (the Makefile)")
+    parser.add_argument("--cortex-dfp", help="git repository of ARM-software/Cortex_DFP")
     parser.add_argument("--skip-make", action="store_true", help="skip the cold build race")
     args = parser.parse_args()
     cache = Path(os.environ.get("BINDBOT_CACHE", Path.home() / ".cache" / "bindbot"))
@@ -387,8 +418,12 @@ def main() -> int:
         if not args.skip_make:
             ours = bindbot_cold_build(args.crate, cache, work / "ours")
             print(f"cold M4F library, bindbot:  {ours:7.1f} s")
-            if args.make_recipe is not None:
-                theirs = upstream_make(args.make_recipe, work / "make")
+            if args.cmsis and args.cortex_dfp:
+                commit = re.search(
+                    r'^commit = "([0-9a-f]{40})"', (args.crate / "bindbot.lock").read_text(), re.M
+                )
+                assert commit, "no commit in bindbot.lock"
+                theirs = upstream_make(commit[1], cache, args.cmsis, args.cortex_dfp, work / "make")
                 print(f"cold M4F library, Makefile: {theirs:7.1f} s")
                 print(f"ratio bindbot/Makefile:     {ours / theirs:7.3f}  (target <= 1.0)")
         warm = warm_verify(golden)
