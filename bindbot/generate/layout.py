@@ -64,6 +64,15 @@ _KEYWORDS = frozenset(
 )
 
 
+#: How each language spells the three numbers.
+_C = {"size": "sizeof({t})", "align": "_Alignof({t})", "offset": "offsetof({t}, {f})"}
+_RUST = {
+    "size": "core::mem::size_of::<{t}>()",
+    "align": "core::mem::align_of::<{t}>()",
+    "offset": "core::mem::offset_of!({t}, {f})",
+}
+
+
 @dataclass(frozen=True)
 class Probe:
     """One number both compilers must agree on."""
@@ -74,18 +83,10 @@ class Probe:
     c_field: str = ""
 
     def c_expr(self) -> str:
-        if self.what == "size":
-            return f"sizeof({self.type_name})"
-        if self.what == "align":
-            return f"_Alignof({self.type_name})"
-        return f"offsetof({self.type_name}, {self.c_field})"
+        return _C[self.what].format(t=self.type_name, f=self.c_field)
 
     def rust_expr(self) -> str:
-        if self.what == "size":
-            return f"core::mem::size_of::<{self.type_name}>()"
-        if self.what == "align":
-            return f"core::mem::align_of::<{self.type_name}>()"
-        return f"core::mem::offset_of!({self.type_name}, {self.rust_field})"
+        return _RUST[self.what].format(t=self.type_name, f=self.rust_field)
 
     def label(self) -> str:
         return (
