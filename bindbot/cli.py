@@ -1,7 +1,8 @@
 """Command line: parse arguments, resolve the config once, call the pipeline, map errors.
 
-Exit statuses: `diff` and `run` use 0 (no API change), 1 (compatible change), 2 (breaking
-change); every failure has its own status from 64 up (see `bindbot.errors`).
+Exit statuses: `diff` and `run --report-only` use 0 (no API change), 1 (compatible change),
+2 (breaking change); `run` uses 0 when it did its job (proposed, updated, or found nothing
+to do); every failure has its own status from 64 up (see `bindbot.errors`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +19,9 @@ from typing import Any, NoReturn
 import tomli_w
 
 from bindbot import __version__, doctor, pipeline
-from bindbot.config import resolve
+from bindbot.config import Config, resolve
 from bindbot.errors import EXIT_CODES, BindbotError, UsageError
+from bindbot.forge import Forge
 from bindbot.fsutil import write_atomic
 from bindbot.log import info
 from bindbot.runner import Runner, subprocess_runner
@@ -106,12 +109,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--golden", type=Path, default=None, help="models/inputs/outputs folder")
     p.add_argument("--out", type=Path, default=None, help="folder (default: <out_dir>/verify)")
     p.add_argument("--previous", type=Path, default=None, help="an earlier verify.json")
-    p = add("run", "the main job: follow upstream and report the API change since the pin")
-    p.add_argument("--update-lock", action="store_true", help="move the pin to the new head")
+    p = add(
+        "run",
+        "the main job: sync, diff against the pin, generate, verify, and propose a pull request",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="use the local forge: write branch, commit, PR body and patch into a folder",
+    )
+    p.add_argument("--to", default=None, help="upstream ref to move to (default: branch head)")
+    p.add_argument("--targets", default=None, help="verify these (default: verify_targets)")
+    p.add_argument("--golden", type=Path, default=None, help="models/inputs/outputs folder")
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="decide without building; print action=none|propose and head=SHA (for workflows)",
+    )
+    p.add_argument(
+        "--no-propose", action="store_true", help="stop after verification (a matrix job)"
+    )
+    p.add_argument(
+        "--verified",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="VERIFY_JSON",
+        help="a verify.json from a parallel job; its targets are not verified again",
+    )
+    p.add_argument(
+        "--no-build",
+        action="store_true",
+        help="with --verified: a target without a report fails instead of being built here",
+    )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only write the API-change report between the pin and upstream (no build, no PR)",
+    )
+    p.add_argument(
+        "--update-lock", action="store_true", help="with --report-only: move the pin to head"
+    )
     p.add_argument(
         "--allow-rewritten-history",
         action="store_true",
-        help="report even if upstream was force-pushed and the pin is no longer in its history",
+        help="go on even if upstream was force-pushed and the pin is no longer in its history",
     )
     return parser
 
@@ -130,7 +172,7 @@ def main(argv: Sequence[str] | None = None, runner: Runner = subprocess_runner) 
     try:
         return _main(argv, runner)
     except BindbotError as exc:
-        print(f"bindbot: error: {exc.one_line()}", file=sys.stderr)
+        print(f"bindbot: error: {redact_secrets(exc.one_line())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("bindbot: interrupted; outputs were left as they were", file=sys.stderr)
@@ -271,7 +313,7 @@ def _dispatch(args: argparse.Namespace, ctx: pipeline.Context) -> int:
         lock = pipeline.lock(ctx, args.ref)
         info(f"pinned {cfg.lock_path} at {lock.commit} ({lock.commit_date})")
         return 0
-    if cmd == "run":
+    if cmd == "run" and args.report_only:
         result = pipeline.run(
             ctx, update_lock=args.update_lock, allow_rewrite=args.allow_rewritten_history
         )
@@ -279,7 +321,76 @@ def _dispatch(args: argparse.Namespace, ctx: pipeline.Context) -> int:
         for path in result.paths:
             print(path)
         return result.report.exit_code if result.report else 0
+    if cmd == "run":
+        return _run(args, ctx)
     raise UsageError(f"unknown command {cmd}", "see `bindbot --help`")  # pragma: no cover
+
+
+def _run(args: argparse.Namespace, ctx: pipeline.Context) -> int:
+    from bindbot import bot
+    from bindbot.verify.targets import parse_targets
+
+    if args.update_lock:
+        raise UsageError("--update-lock goes with --report-only", "the full run proposes the pin")
+    cfg = ctx.config
+    if args.golden is not None:
+        cfg = dataclasses.replace(cfg, golden_dir=args.golden.resolve())
+    if args.dry_run:
+        cfg = dataclasses.replace(cfg, forge="local")
+    ctx = pipeline.Context(cfg, ctx.runner, ctx.fetch)
+    opts = bot.RunOptions(
+        targets=tuple(parse_targets(args.targets or cfg.verify_targets)),
+        to=args.to,
+        allow_rewrite=args.allow_rewritten_history,
+        plan_only=args.plan,
+        propose=not args.no_propose,
+        verified=tuple(args.verified),
+        build=not args.no_build,
+    )
+    try:
+        forge = None if args.no_propose else make_forge(cfg, ctx.runner)
+        result = bot.run(ctx, forge, opts)
+    finally:
+        ctx.close()
+    info(result.message)
+    if args.plan:
+        head = ctx.upstream().resolve(args.to) if args.to else ctx.upstream().head()
+        print(f"action={'propose' if result.action == 'propose' else 'none'}")
+        print(f"head={head.id}")
+    for path in result.paths:
+        print(path)
+    return result.exit_code
+
+
+def make_forge(cfg: Config, runner: Runner) -> Forge:
+    """The configured forge; the GitHub token comes from the environment, never from config."""
+    from bindbot.forge.branch import ProjectRepo
+    from bindbot.forge.github import GitHub
+    from bindbot.forge.local import LocalForge
+
+    if cfg.forge == "local":
+        try:
+            repo: ProjectRepo | None = ProjectRepo.discover(runner, cfg.project_dir)
+        except BindbotError:
+            repo = None
+        return LocalForge(cfg.forge_dir or cfg.out_dir / "proposal", repo)
+    return GitHub(
+        cfg.forge_repository,
+        os.environ.get("BINDBOT_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN", ""),
+        runner,
+        project_dir=cfg.project_dir,
+        api_url=cfg.forge_api,
+        remote=cfg.forge_remote or None,
+    )
+
+
+def redact_secrets(text: str) -> str:
+    """Last line of defence: no token from the environment reaches the terminal."""
+    for name in ("BINDBOT_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"):
+        secret = os.environ.get(name, "")
+        if len(secret) >= 8:
+            text = text.replace(secret, "***")
+    return text
 
 
 def raise_missing(names: str, hint: str) -> NoReturn:

@@ -48,6 +48,22 @@ class Config:
     golden_dir: Path | None = None
     #: The defines the library is built with: they change the public structs' layout.
     defines: tuple[str, ...] = ("TF_LITE_STATIC_MEMORY",)
+    #: Where `bindbot run` proposes: "local" (a folder, acts on nothing remote) or "github".
+    forge: str = "local"
+    #: OWNER/NAME of the project on GitHub (GitHub Actions sets GITHUB_REPOSITORY).
+    forge_repository: str = ""
+    forge_api: str = "https://api.github.com"
+    #: The git remote the bot pushes to; empty means https://github.com/<forge_repository>.git.
+    forge_remote: str = ""
+    #: The local forge's folder; None means <out_dir>/proposal.
+    forge_dir: Path | None = None
+    #: The one branch the bot owns, and the branch its pull requests target.
+    pr_branch: str = "bindbot/tflite-micro"
+    base_branch: str = "main"
+    #: Move the pin (after verification) when upstream changed but its API did not.
+    bump_without_api_change: bool = False
+    #: What `bindbot run` verifies before proposing (see `bindbot verify --targets`).
+    verify_targets: str = "all"
     #: Where each value came from: field name -> "default" / a file / "env NAME" / "cli".
     origins: tuple[tuple[str, str], ...] = ()
 
@@ -79,8 +95,11 @@ class Config:
         return out
 
 
-_PATH_KEYS = {"cache_dir", "crate_dir", "out_dir", "clang_resource_dir", "golden_dir"}
-_STR_KEYS = {"upstream", "branch"}
+_PATH_KEYS = {"cache_dir", "crate_dir", "out_dir", "clang_resource_dir", "golden_dir", "forge_dir"}
+_STR_KEYS = {"upstream", "branch", "forge", "pr_branch", "base_branch", "verify_targets"}
+_OPTIONAL_STR_KEYS = {"forge_repository", "forge_api", "forge_remote"}
+_BOOL_KEYS = {"bump_without_api_change"}
+_CHOICES = {"forge": ("local", "github")}
 _LIST_KEYS = {"defines"}
 
 
@@ -91,6 +110,20 @@ def _coerce(key: str, value: Any, origin: str, base: Path) -> Any:
             raise ConfigError(f"{origin}: '{key}' must be a string path", f'set {key} = "DIR"')
         path = Path(os.path.expanduser(value))
         return path if path.is_absolute() else (base / path)
+    if key in _OPTIONAL_STR_KEYS:
+        if not isinstance(value, str):
+            raise ConfigError(f"{origin}: '{key}' must be a string", f"fix {key}")
+        return value
+    if key in _BOOL_KEYS:
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
+            return value.lower() in ("1", "true", "yes")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{origin}: '{key}' must be true or false", f"fix {key}")
+        return value
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(
+            f"{origin}: '{key}' is {value!r}", f"use one of {', '.join(_CHOICES[key])}"
+        )
     if key in _STR_KEYS:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{origin}: '{key}' must be a non-empty string", f"fix {key}")
@@ -171,8 +204,23 @@ def resolve(
         "BINDBOT_OUT": "out_dir",
         "BINDBOT_CLANG_RESOURCE_DIR": "clang_resource_dir",
         "BINDBOT_GOLDEN": "golden_dir",
+        "BINDBOT_FORGE": "forge",
+        "BINDBOT_FORGE_REPOSITORY": "forge_repository",
+        "BINDBOT_FORGE_API": "forge_api",
+        "BINDBOT_FORGE_REMOTE": "forge_remote",
+        "BINDBOT_FORGE_DIR": "forge_dir",
+        "BINDBOT_PR_BRANCH": "pr_branch",
+        "BINDBOT_BASE_BRANCH": "base_branch",
+        "BINDBOT_BUMP_WITHOUT_API_CHANGE": "bump_without_api_change",
+        "BINDBOT_VERIFY_TARGETS": "verify_targets",
     }
+    # GitHub Actions' own variables, below bindbot's in precedence.
+    github_keys = {"GITHUB_REPOSITORY": "forge_repository", "GITHUB_API_URL": "forge_api"}
     cwd = Path.cwd()
+    for var, key in github_keys.items():
+        if env.get(var) and not env.get(f"BINDBOT_{key.upper()}"):
+            values[key] = _coerce(key, env[var], f"env {var}", cwd)
+            origins[key] = f"env {var}"
     for var, key in env_keys.items():
         if env.get(var):
             values[key] = _coerce(key, env[var], f"env {var}", cwd)

@@ -101,6 +101,28 @@ class ToolFailedError(BindbotError):
     exit_code = 77
 
 
+class VerificationError(BindbotError):
+    """The crate built or ran wrong on a target: the report names target, step and error."""
+
+    exit_code = 78
+
+
+class ForgeError(BindbotError):
+    """The forge (GitHub) refused a request or stayed unavailable after the retries."""
+
+    exit_code = 79
+
+
+class PullExistsError(ForgeError):
+    """An open pull request already has the bot's branch as head (GitHub's 422)."""
+
+
+class BusyError(BindbotError):
+    """Another bindbot run holds the run lock: two runs must not interleave."""
+
+    exit_code = 80
+
+
 EXIT_CODES: dict[str, int] = {
     cls.__name__: cls.exit_code
     for cls in (
@@ -117,11 +139,8 @@ EXIT_CODES: dict[str, int] = {
         GenerationError,
         StaleOutputError,
         ToolFailedError,
+        VerificationError,
+        ForgeError,
+        BusyError,
     )
 }
-
-
-class VerificationError(BindbotError):
-    """The crate built or ran wrong on a target: the report names target, step and error."""
-
-    exit_code = 78

@@ -47,3 +47,53 @@ def staged_dir(final: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def tree_digest(root: Path, skip: frozenset[str] = frozenset({"target"})) -> str:
+    """sha256 over the relative paths and bytes of every file under `root`.
+
+    Folders named in `skip` (cargo's build output) are left out.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root)
+        if skip & set(rel.parts):
+            continue
+        digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on `path` for the block; fail at once if another process has it.
+
+    flock is released by the kernel when the process dies, so a killed run never leaves a
+    stale lock behind.
+    """
+    import fcntl
+
+    from bindbot.errors import BusyError
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise BusyError(
+                f"another {what} is in progress ({holder}, lock {path})",
+                "wait for it to finish; runs must not interleave",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -22,7 +22,7 @@ from bindbot.diff.classify import diff_models
 from bindbot.diff.report import DiffReport
 from bindbot.diff.timeline import Timeline, build_timeline
 from bindbot.errors import ConfigError, LockError, UnknownRefError, VerificationError
-from bindbot.fsutil import write_atomic
+from bindbot.fsutil import tree_digest, write_atomic
 from bindbot.generate.bindgen import run_bindgen
 from bindbot.generate.crate import GeneratedFile, render_crate, stamp
 from bindbot.generate.layout import c_probe, rust_checks
@@ -260,6 +260,29 @@ def generate(ctx: Context, *, check_only: bool = False) -> GenerateResult:
     return GenerateResult(str(commit.id), tuple(changed), len(gen_plan.ops))
 
 
+def pinned_commit(
+    upstream: Upstream, lock_commit: str, head: pygit2.Commit, allow_rewrite: bool, where: str
+) -> pygit2.Commit:
+    """The lock's commit in the mirror, refusing a pin that upstream's history dropped."""
+    try:
+        pinned = upstream.resolve(lock_commit)
+    except UnknownRefError as exc:
+        raise LockError(
+            f"the pinned commit {lock_commit[:10]} is not in {where} (was upstream force-pushed?)",
+            "re-pin with `bindbot lock REF` after checking the upstream history",
+        ) from exc
+    if not upstream.contains(pinned, head):
+        if not allow_rewrite:
+            raise LockError(
+                f"upstream was force-pushed: the pinned commit {lock_commit[:10]} is no longer "
+                "in its history",
+                "review the upstream rewrite, then re-pin with `bindbot lock REF` or pass "
+                "--allow-rewritten-history to compare the trees anyway",
+            )
+        info(f"warning: pinned {lock_commit[:10]} is not an ancestor of {head.id}")
+    return pinned
+
+
 @dataclass(frozen=True)
 class RunResult:
     report: DiffReport | None
@@ -281,23 +304,7 @@ def run(ctx: Context, *, update_lock: bool = False, allow_rewrite: bool = False)
         msg = f"no lock yet: pinned {path} at {new_lock.commit[:10]} ({new_lock.commit_date})"
         return RunResult(None, new_lock, (path,), msg)
     current = read_lock(path)
-    try:
-        pinned = upstream.resolve(current.commit)
-    except UnknownRefError as exc:
-        raise LockError(
-            f"the pinned commit {current.commit[:10]} is not in {ctx.config.upstream} "
-            "(was upstream force-pushed?)",
-            "re-pin with `bindbot lock REF` after checking the upstream history",
-        ) from exc
-    if not upstream.contains(pinned, head):
-        if not allow_rewrite:
-            raise LockError(
-                f"upstream {ctx.config.branch} was force-pushed: the pinned commit "
-                f"{current.commit[:10]} is no longer in its history",
-                "review the upstream rewrite, then re-pin with `bindbot lock REF` or pass "
-                "--allow-rewritten-history to compare the trees anyway",
-            )
-        info(f"warning: pinned {current.commit[:10]} is not an ancestor of {ctx.config.branch}")
+    pinned = pinned_commit(upstream, current.commit, head, allow_rewrite, ctx.config.upstream)
     if pinned.id == head.id:
         return RunResult(None, current, (), f"no change: {path} already pins {head.id}")
     report = diff(ctx, str(pinned.id), str(head.id))
@@ -342,7 +349,10 @@ def verify(
         "TFLM_REQUIRE_GOLDEN": "1",
     }
     verifier = Verifier(ctx.runner, ctx.config.crate_dir, golden, env, progress=info)
+    # Digest before building: the bytes that were verified, not what cargo leaves behind.
+    crate = tree_digest(ctx.config.crate_dir)
     report = verifier.run(targets, pinned.commit)
+    report.crate = crate
     before_path = previous or out_dir / "verify.json"
     before = None
     if before_path.is_file():

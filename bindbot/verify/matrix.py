@@ -47,6 +47,9 @@ class Report:
     commit: str
     steps: list[Step] = field(default_factory=list)
     sizes: list[Size] = field(default_factory=list)
+    #: Digest of the crate's files that were verified: reports from parallel jobs are merged
+    #: only when they verified the same bytes.
+    crate: str = ""
 
     @property
     def ok(self) -> bool:
@@ -91,6 +94,17 @@ class Report:
             data["commit"],
             [Step(**s) for s in data["steps"]],
             [Size(**s) for s in data["sizes"]],
+            data.get("crate", ""),
+        )
+
+    def merged(self, other: Report) -> Report:
+        """This report plus `other`'s targets (same commit and crate, other targets)."""
+        mine = {s.target for s in self.steps}
+        return Report(
+            self.commit,
+            self.steps + [s for s in other.steps if s.target not in mine],
+            self.sizes + [s for s in other.sizes if s.target not in mine],
+            self.crate,
         )
 
 

@@ -91,7 +91,7 @@ def test_corrupted_lock_is_reported_and_kept(cli: Cli) -> None:
     lock = cli.project / "rust_crate" / "bindbot.lock"
     lock.parent.mkdir(parents=True)
     lock.write_text("version = 1\n[upstream\n")
-    result = cli("run", "--offline")
+    result = cli("run", "--offline", "--report-only")
     assert result.code == errors.LockError.exit_code
     assert "corrupted" in _one_line_error(result.err)
     assert lock.read_text() == "version = 1\n[upstream\n"
@@ -124,11 +124,11 @@ def test_force_pushed_upstream_is_detected(
     rewritten = repo.create_commit(None, sig, sig, "rewritten", base.tree.id, [base.id])
     repo.references["refs/heads/main"].set_target(rewritten)
 
-    result = cli("run", **env)
+    result = cli("run", "--report-only", **env)
     assert result.code == errors.LockError.exit_code
     assert "force-pushed" in _one_line_error(result.err)
     assert lock.read_text() == before
 
-    accepted = cli("run", "--allow-rewritten-history", **env)
+    accepted = cli("run", "--report-only", "--allow-rewritten-history", **env)
     assert accepted.code in (0, 1, 2), accepted.err
     assert lock.read_text() == before  # reporting never moves the pin by itself
