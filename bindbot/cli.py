@@ -51,6 +51,10 @@ def _common() -> _Parser:
     return p
 
 
+def _flag(parser: argparse.ArgumentParser, name: str, help_: str) -> None:
+    parser.add_argument(name, action="store_true", help=help_)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = _Parser(
@@ -93,11 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="folder (default: <out_dir>/history)")
     add("sources", "export the pinned upstream tree and dependencies for tflm-sys's build")
     p = add("generate", "generate rust_crate/ for the pinned upstream commit")
-    p.add_argument(
-        "--check",
-        action="store_true",
-        help="fail if the committed crate differs from what would be generated",
-    )
+    _flag(p, "--check", "fail if the committed crate differs from what would be generated")
     p = add("lock", "pin rust_crate/bindbot.lock at a commit (default: branch head)")
     p.add_argument("ref", nargs="?", default=None)
     p = add("verify", "build and test the crate on the target matrix (host and Cortex-M)")
@@ -113,22 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         "the main job: sync, diff against the pin, generate, verify, and propose a pull request",
     )
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="use the local forge: write branch, commit, PR body and patch into a folder",
+    _flag(
+        p, "--dry-run", "use the local forge: write branch, commit, PR body and patch into a folder"
     )
     p.add_argument("--to", default=None, help="upstream ref to move to (default: branch head)")
     p.add_argument("--targets", default=None, help="verify these (default: verify_targets)")
     p.add_argument("--golden", type=Path, default=None, help="models/inputs/outputs folder")
-    p.add_argument(
+    _flag(
+        p,
         "--plan",
-        action="store_true",
-        help="decide without building; print action=none|propose and head=SHA (for workflows)",
+        "decide without building; print action=none|propose and head=SHA (for workflows)",
     )
-    p.add_argument(
-        "--no-propose", action="store_true", help="stop after verification (a matrix job)"
-    )
+    _flag(p, "--no-propose", "stop after verification (a matrix job)")
     p.add_argument(
         "--verified",
         type=Path,
@@ -137,23 +133,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VERIFY_JSON",
         help="a verify.json from a parallel job; its targets are not verified again",
     )
-    p.add_argument(
+    _flag(
+        p,
         "--no-build",
-        action="store_true",
-        help="with --verified: a target without a report fails instead of being built here",
+        "with --verified: a target without a report fails instead of being built here",
     )
-    p.add_argument(
+    _flag(
+        p,
         "--report-only",
-        action="store_true",
-        help="only write the API-change report between the pin and upstream (no build, no PR)",
+        "only write the API-change report between the pin and upstream (no build, no PR)",
     )
-    p.add_argument(
-        "--update-lock", action="store_true", help="with --report-only: move the pin to head"
-    )
-    p.add_argument(
+    _flag(p, "--update-lock", "with --report-only: move the pin to head")
+    _flag(
+        p,
         "--allow-rewritten-history",
-        action="store_true",
-        help="go on even if upstream was force-pushed and the pin is no longer in its history",
+        "go on even if upstream was force-pushed and the pin is no longer in its history",
     )
     return parser
 

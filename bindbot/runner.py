@@ -7,7 +7,7 @@ recording runner and assert on the exact commands without running them.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -86,3 +86,33 @@ class RecordingRunner:
             if key.startswith(prefix):
                 return answer
         return Completed(tuple(args), 127, "", f"{args[0]}: not found")
+
+
+@dataclass
+class InterceptingRunner:
+    """A test double around a real runner: records every call with its environment, and
+    lets `answer` reply instead of running a command (it returns None to run it)."""
+
+    answer: Callable[[tuple[str, ...]], Completed | None] = lambda _: None
+    inner: Runner = subprocess_runner
+    calls: list[tuple[tuple[str, ...], dict[str, str]]] = field(default_factory=list)
+
+    def __call__(
+        self,
+        args: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float | None = None,
+    ) -> Completed:
+        argv = tuple(args)
+        self.calls.append((argv, dict(env or {})))
+        canned = self.answer(argv)
+        if canned is not None:
+            return canned
+        return self.inner(argv, cwd=cwd, env=env, stdin=stdin, timeout=timeout)
+
+    def ran(self, *programs: str) -> bool:
+        """Whether any call started one of `programs`."""
+        return any(argv and argv[0] in programs for argv, _ in self.calls)

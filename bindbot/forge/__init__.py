@@ -12,28 +12,22 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
-class Pull:
-    """A pull request as the forge reports it."""
+class Issue:
+    """An issue (the tracking issue for a failed verification), as the forge reports it."""
 
     number: int
     url: str
     state: str  # "open" or "closed"
-    merged: bool
     title: str
     body: str
     labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class Issue:
-    """An issue (the tracking issue for a failed verification)."""
+class Pull(Issue):
+    """A pull request: an issue with a head branch, which can also be merged."""
 
-    number: int
-    url: str
-    state: str
-    title: str
-    body: str
-    labels: tuple[str, ...] = ()
+    merged: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ leaves this module passes through `redact`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import re
 import time
@@ -234,7 +235,7 @@ class GitHub:
             json={"labels": list(labels)},
         )
         names = tuple(sorted(item["name"] for item in response.json()))
-        return Pull(pull.number, pull.url, pull.state, pull.merged, pull.title, pull.body, names)
+        return dataclasses.replace(pull, labels=names)
 
     def issues(self, label: str) -> list[Issue]:
         items = self._paged(

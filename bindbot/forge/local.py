@@ -60,9 +60,7 @@ class LocalForge:
         if any(p["branch"] == branch and p["state"] == "open" for p in state["pulls"]):
             raise PullExistsError(f"a pull request for {branch} is open", "update it instead")
         number = state["next"]
-        pull = Pull(
-            number, self._url("pull", number), "open", False, title, body, tuple(sorted(labels))
-        )
+        pull = Pull(number, self._url("pull", number), "open", title, body, tuple(sorted(labels)))
         state["pulls"].append({**asdict(pull), "branch": branch})
         state["next"] = number + 1
         self._write_pull(pull)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -144,6 +146,43 @@ def _compiled(stderr: str) -> str:
     return f"compiled {match.group(1)} of {match.group(2)} C/C++ files" if match else ""
 
 
+class FileProgress:
+    """Reports tflm-sys's "files done of total" (its build script writes them to a file)
+    while cargo runs: cargo itself shows nothing of a build script until it ends."""
+
+    INTERVAL_S = 2.0
+    EVERY_S = 15.0
+
+    def __init__(self, path: Path, label: str, report: Callable[[str], None]) -> None:
+        self.path, self.label, self.report = path, label, report
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self.last = ""
+
+    def __enter__(self) -> FileProgress:
+        if self.label:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _watch(self) -> None:
+        shown = 0.0
+        while not self._stop.wait(self.INTERVAL_S):
+            try:
+                done, total, compiled = self.path.read_text().split()
+            except (OSError, ValueError):
+                continue  # not started yet, or read mid-write
+            line = f"{self.label}: {done}/{total} C/C++ files ({compiled} compiled)"
+            now = time.monotonic()
+            if line != self.last and (now - shown >= self.EVERY_S or done == total):
+                self.report(line)
+                self.last, shown = line, now
+
+
 @dataclass(frozen=True)
 class Verifier:
     runner: Runner
@@ -152,11 +191,24 @@ class Verifier:
     env: dict[str, str]  # BINDBOT_CACHE, CARGO_TARGET_DIR, TFLM_SYS_OBJECT_CACHE...
     progress: Callable[[str], None] = lambda _: None
 
-    def _cargo(self, how: RustRoute, *args: str, cwd: Path | None = None) -> Completed:
-        env = {**self.env, **dict(how.env), "TFLM_GOLDEN_DIR": str(self.golden)}
-        return self.runner(
-            [how.cargo, *args, *how.cargo_args], cwd=cwd or self.crate, env=env, timeout=7200
-        )
+    def _cargo(
+        self, how: RustRoute, *args: str, cwd: Path | None = None, label: str = ""
+    ) -> Completed:
+        with tempfile.TemporaryDirectory(prefix="bindbot-progress-") as tmp:
+            progress_file = Path(tmp) / "progress"
+            env = {
+                **self.env,
+                **dict(how.env),
+                "TFLM_GOLDEN_DIR": str(self.golden),
+                "TFLM_SYS_PROGRESS": str(progress_file),
+            }
+            with FileProgress(progress_file, label, self.progress):
+                return self.runner(
+                    [how.cargo, *args, *how.cargo_args],
+                    cwd=cwd or self.crate,
+                    env=env,
+                    timeout=7200,
+                )
 
     def _timed(self, target: str, step: str, fn: Callable[[], tuple[bool, str]]) -> Step:
         self.progress(f"{target}: {step}")
@@ -171,7 +223,13 @@ class Verifier:
 
         def test() -> tuple[bool, str]:
             result = self._cargo(
-                how, "test", "--release", "--workspace", "--exclude", "tflm-firmware"
+                how,
+                "test",
+                "--release",
+                "--workspace",
+                "--exclude",
+                "tflm-firmware",
+                label="host: test",
             )
             if result.returncode != 0:
                 return False, first_errors(result)
@@ -190,7 +248,9 @@ class Verifier:
         steps: list[Step] = []
 
         def build() -> tuple[bool, str]:
-            result = self._cargo(how, "build", "--release", "-p", "tflm")
+            result = self._cargo(
+                how, "build", "--release", "-p", "tflm", label=f"{target.name}: build"
+            )
             if result.returncode != 0:
                 return False, first_errors(result)
             return True, f"{how.describe()}; {_compiled(result.stderr)}"
@@ -200,7 +260,15 @@ class Verifier:
             return steps, None
 
         def firmware() -> tuple[bool, str]:
-            result = self._cargo(how, "build", "--profile", "firmware", "-p", "tflm-firmware")
+            result = self._cargo(
+                how,
+                "build",
+                "--profile",
+                "firmware",
+                "-p",
+                "tflm-firmware",
+                label=f"{target.name}: firmware",
+            )
             return (True, "linked") if result.returncode == 0 else (False, first_errors(result))
 
         steps.append(self._timed(target.name, "firmware", firmware))

@@ -14,8 +14,8 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from bindbot import errors
 from bindbot.cli import main
 from bindbot.forge.propose import read_marker
 from bindbot.fsutil import exclusive
-from bindbot.runner import Completed, Runner, subprocess_runner
+from bindbot.runner import Completed, InterceptingRunner, Runner, subprocess_runner
 from tests.conftest import synthetic_env
 from tests.fixtures.github_server import FakeGitHub, serve
 from tests.fixtures.models import write_golden
@@ -40,34 +40,24 @@ def _git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-@dataclass
-class FakeCargo:
-    """The real runner, except `cargo test`, which answers as told and is counted."""
+def FakeCargo(passing: bool = True, interrupt_on: str | None = None) -> InterceptingRunner:
+    """The real runner, except `cargo test`, which answers as told (and `interrupt_on`, a
+    command fragment at which the run is interrupted as by Ctrl-C)."""
 
-    passing: bool = True
-    calls: list[tuple[str, ...]] = field(default_factory=list)
-    interrupt_on: str | None = None
-
-    def __call__(
-        self,
-        args: Sequence[str],
-        *,
-        cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
-        stdin: str | None = None,
-        timeout: float | None = None,
-    ) -> Completed:
-        self.calls.append(tuple(args))
-        if self.interrupt_on and self.interrupt_on in " ".join(args):
+    def answer(args: tuple[str, ...]) -> Completed | None:
+        if interrupt_on and interrupt_on in " ".join(args):
             raise KeyboardInterrupt
-        if list(args[:2]) == ["cargo", "test"]:
-            if self.passing:
-                return Completed(tuple(args), 0, "test result: ok. 9 passed; 0 failed", "")
-            return Completed(tuple(args), 101, "", "error[E0599]: no method named `invoke` found\n")
-        return subprocess_runner(args, cwd=cwd, env=env, stdin=stdin, timeout=timeout)
+        if list(args[:2]) != ["cargo", "test"]:
+            return None
+        if passing:
+            return Completed(args, 0, "test result: ok. 9 passed; 0 failed", "")
+        return Completed(args, 101, "", "error[E0599]: no method named `invoke` found\n")
 
-    def built(self) -> bool:
-        return any(c[0] in ("bindgen", "cargo") for c in self.calls)
+    return InterceptingRunner(answer)
+
+
+def built(runner: InterceptingRunner) -> bool:
+    return runner.ran("bindgen", "cargo")
 
 
 @dataclass
@@ -180,7 +170,7 @@ def test_dry_run_writes_the_proposal_and_a_second_run_says_no_change(
     capsys.readouterr()
     assert project.run(again, "--dry-run", "--to", STEP, monkeypatch=monkeypatch) == 0
     assert "no change: pull request #1 already proposes" in capsys.readouterr().err
-    assert not again.built()
+    assert not built(again)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
@@ -191,7 +181,7 @@ def test_no_api_change_exits_before_building(
     runner = FakeCargo()
     assert project.run(runner, "--dry-run", "--to", "non_api", monkeypatch=monkeypatch) == 0
     assert "none touches the API" in capsys.readouterr().err
-    assert not runner.built() and not project.proposal().exists()
+    assert not built(runner) and not project.proposal().exists()
     # Configured to move the pin anyway, the run goes on to generate; at this synthetic
     # step generation is refused (the safe layer's methods are gone), and that failure
     # leaves everything as it was.
@@ -229,7 +219,7 @@ def test_github_create_unchanged_update_closed(
     writes = len(github.writes())
     quiet = FakeCargo()
     assert run(quiet, "--to", STEP, "--targets", "host") == 0
-    assert len(github.writes()) == writes and not quiet.built()
+    assert len(github.writes()) == writes and not built(quiet)
 
     # A new bindbot (templates, code) regenerates the same upstream commit: the pull
     # request is updated in place.
@@ -246,7 +236,7 @@ def test_github_create_unchanged_update_closed(
     closed = FakeCargo()
     assert run(closed, "--to", STEP, "--targets", "host") == 0
     assert "closed without merging" in capsys.readouterr().err
-    assert len(github.pulls) == 1 and not closed.built()
+    assert len(github.pulls) == 1 and not built(closed)
     out = capsys.readouterr()
     assert TOKEN not in out.out + out.err
 

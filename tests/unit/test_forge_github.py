@@ -5,7 +5,7 @@ failure issue, retries, rate limits, errors and token redaction."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from bindbot.forge.propose import (
     report_failure,
     resolve_failures,
 )
-from bindbot.runner import Completed, subprocess_runner
+from bindbot.runner import InterceptingRunner, subprocess_runner
 from tests.fixtures.github_server import FakeGitHub, Fault, serve
 
 TOKEN = "ghs_TopSecretToken1234567890"
@@ -32,25 +32,6 @@ BRANCH = "bindbot/tflite-micro"
 def _git(cwd: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
     return done.stdout.strip()
-
-
-class Recorder:
-    """The real runner, remembering every command line and environment it was given."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[tuple[str, ...], dict[str, str]]] = []
-
-    def __call__(
-        self,
-        args: Sequence[str],
-        *,
-        cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
-        stdin: str | None = None,
-        timeout: float | None = None,
-    ) -> Completed:
-        self.calls.append((tuple(args), dict(env or {})))
-        return subprocess_runner(args, cwd=cwd, env=env, stdin=stdin, timeout=timeout)
 
 
 @pytest.fixture
@@ -71,12 +52,12 @@ def project(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def github(
     project: tuple[Path, Path],
-) -> Iterator[tuple[FakeGitHub, GitHub, Recorder, list[float]]]:
+) -> Iterator[tuple[FakeGitHub, GitHub, InterceptingRunner, list[float]]]:
     work, remote = project
     api = FakeGitHub("octo", "tflm-rs", TOKEN, remote)
     server, _ = serve(api)
     slept: list[float] = []
-    runner = Recorder()
+    runner = InterceptingRunner()
     forge = GitHub(
         "octo/tflm-rs",
         TOKEN,
