@@ -65,37 +65,14 @@ def subprocess_runner(
 
 
 @dataclass
-class RecordingRunner:
-    """A test double: records every command and answers from a table of canned results."""
-
-    answers: dict[str, Completed] = field(default_factory=dict)
-    calls: list[tuple[str, ...]] = field(default_factory=list)
-
-    def __call__(
-        self,
-        args: Sequence[str],
-        *,
-        cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
-        stdin: str | None = None,
-        timeout: float | None = None,
-    ) -> Completed:
-        self.calls.append(tuple(args))
-        key = " ".join(args)
-        for prefix, answer in self.answers.items():
-            if key.startswith(prefix):
-                return answer
-        return Completed(tuple(args), 127, "", f"{args[0]}: not found")
-
-
-@dataclass
 class InterceptingRunner:
-    """A test double around a real runner: records every call with its environment, and
+    """A test double around a real runner: records every call (and its environment), and
     lets `answer` reply instead of running a command (it returns None to run it)."""
 
     answer: Callable[[tuple[str, ...]], Completed | None] = lambda _: None
     inner: Runner = subprocess_runner
-    calls: list[tuple[tuple[str, ...], dict[str, str]]] = field(default_factory=list)
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+    envs: list[dict[str, str]] = field(default_factory=list)
 
     def __call__(
         self,
@@ -107,7 +84,8 @@ class InterceptingRunner:
         timeout: float | None = None,
     ) -> Completed:
         argv = tuple(args)
-        self.calls.append((argv, dict(env or {})))
+        self.calls.append(argv)
+        self.envs.append(dict(env or {}))
         canned = self.answer(argv)
         if canned is not None:
             return canned
@@ -115,4 +93,22 @@ class InterceptingRunner:
 
     def ran(self, *programs: str) -> bool:
         """Whether any call started one of `programs`."""
-        return any(argv and argv[0] in programs for argv, _ in self.calls)
+        return any(argv and argv[0] in programs for argv in self.calls)
+
+
+def _not_found(args: Sequence[str], **_: object) -> Completed:
+    return Completed(tuple(args), 127, "", f"{args[0]}: not found")
+
+
+class RecordingRunner(InterceptingRunner):
+    """A test double that runs nothing: answers from a table of canned results keyed by
+    command prefix, and "not found" (127) for anything else."""
+
+    def __init__(self, answers: dict[str, Completed] | None = None) -> None:
+        super().__init__(inner=_not_found)
+        self.answers = answers or {}
+        self.answer = self._lookup
+
+    def _lookup(self, argv: tuple[str, ...]) -> Completed | None:
+        key = " ".join(argv)
+        return next((a for prefix, a in self.answers.items() if key.startswith(prefix)), None)

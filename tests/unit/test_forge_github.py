@@ -305,7 +305,7 @@ def test_token_never_appears_in_errors_or_commands(github, project, capsys) -> N
     with pytest.raises(ForgeError) as push_err:
         broken.push(_commit(work, "bbb"))
     assert TOKEN not in push_err.value.one_line()
-    for args, env in runner.calls:
+    for args, env in zip(runner.calls, runner.envs, strict=True):
         assert not any(TOKEN in a for a in args if "127.0.0.1:1" not in a)
         # The credential travels in the environment, base64-encoded, only for git.
         assert TOKEN not in " ".join(env.get(k, "") for k in env if k.startswith("GIT_CONFIG"))
