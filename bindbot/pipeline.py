@@ -248,7 +248,7 @@ def generate(ctx: Context, *, check_only: bool = False) -> GenerateResult:
         if isinstance(e, RecordEntity)
     }
     layout_items = layout_probes(bindings, c_fields)
-    files.append(GeneratedFile("tflm-sys/layout.c", c_probe(layout_items, stamp(str(commit.id)))))
+    files.append(GeneratedFile("tflm-sys/layout.cc", c_probe(layout_items, stamp(str(commit.id)))))
     files.append(
         GeneratedFile("tflm-sys/src/layout.rs", rust_checks(layout_items, stamp(str(commit.id))))
     )

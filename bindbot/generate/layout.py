@@ -65,7 +65,7 @@ _KEYWORDS = frozenset(
 
 
 #: How each language spells the three numbers.
-_C = {"size": "sizeof({t})", "align": "_Alignof({t})", "offset": "offsetof({t}, {f})"}
+_C = {"size": "sizeof({t})", "align": "alignof({t})", "offset": "offsetof({t}, {f})"}
 _RUST = {
     "size": "core::mem::size_of::<{t}>()",
     "align": "core::mem::align_of::<{t}>()",
@@ -130,12 +130,15 @@ def probes(bindings: str, c_fields: Mapping[str, set[str]] | None = None) -> lis
 def c_probe(items: list[Probe], stamp: str) -> str:
     lines = [
         f"/* {stamp} */",
-        "/* Layout probe: build.rs compiles this to assembly with the target's C compiler and",
-        "   reads tflm_layout back; src/layout.rs asserts Rust agrees. Never linked. */",
-        "#include <stddef.h>",
+        "/* Layout probe: build.rs compiles this to assembly with the target's C++ compiler,",
+        "   as TFLM itself is compiled (some upstream C headers are only valid C++), and reads",
+        "   tflm_layout back; src/layout.rs asserts Rust agrees. Never linked. */",
+        "#include <cstddef>",
         "",
         '#include "tflm_shim.h"',
         "",
+        "// extern \"C\": an unmangled name, and external linkage so the array is emitted.",
+        'extern "C" const unsigned int tflm_layout[];',
         "const unsigned int tflm_layout[] = {",
         *(f"    {p.c_expr()}," for p in items),
         "};",
