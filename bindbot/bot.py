@@ -166,6 +166,7 @@ def _run(ctx: pipeline.Context, forge: Forge | None, opts: RunOptions) -> RunRes
 
     previous = _sizes(stage / "sizes.json")
     write_atomic(stage / "sizes.json", _sizes_json(new.sha, verified.sizes))
+    state["crate"] = tree_digest(stage)
     api_list = [commit_info(c) for c in pipeline.api_commits(ctx, str(pinned.id), str(head.id))]
     counts = report.counts()
     body = render(

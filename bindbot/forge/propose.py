@@ -57,8 +57,18 @@ class Outcome:
     message: str
 
 
-def existing(forge: Forge, branch: str, state: dict[str, str]) -> Outcome | None:
-    """The outcome without doing anything, when a pull request already covers `state`.
+#: What a marker must match for "nothing new": before building, the inputs (upstream, pin,
+#: bindbot itself); after building, the result (a new bindbot that makes the same crate
+#: bytes changes nothing either).
+INPUTS = ("upstream", "pinned", "bindbot")
+RESULT = ("upstream", "pinned", "crate")
+
+
+def existing(
+    forge: Forge, branch: str, state: dict[str, str], keys: tuple[str, ...] = INPUTS
+) -> Outcome | None:
+    """The outcome without doing anything, when a pull request already covers `state`
+    (compared on `keys`).
 
     Called before building: an open pull request with the same marker means "nothing new",
     a closed-unmerged one for the same upstream commit means "the maintainer said no".
@@ -66,7 +76,7 @@ def existing(forge: Forge, branch: str, state: dict[str, str]) -> Outcome | None
     pulls = forge.pulls(branch)
     for pull in pulls:
         seen = read_marker(pull.body) or {}
-        if pull.state == "open" and seen == state:
+        if pull.state == "open" and all(seen.get(k) == state.get(k) for k in keys):
             return Outcome(
                 "unchanged",
                 pull.number,
@@ -90,7 +100,7 @@ def existing(forge: Forge, branch: str, state: dict[str, str]) -> Outcome | None
 
 def propose(forge: Forge, proposal: Proposal, commit: Commit) -> Outcome:
     """Push the branch and open the pull request, or update the open one in place."""
-    already = existing(forge, proposal.branch, proposal.state)
+    already = existing(forge, proposal.branch, proposal.state, RESULT)
     if already is not None:
         return already
     forge.push(commit)

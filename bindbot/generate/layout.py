@@ -137,7 +137,7 @@ def c_probe(items: list[Probe], stamp: str) -> str:
         "",
         '#include "tflm_shim.h"',
         "",
-        "// extern \"C\": an unmangled name, and external linkage so the array is emitted.",
+        '// extern "C": an unmangled name, and external linkage so the array is emitted.',
         'extern "C" const unsigned int tflm_layout[];',
         "const unsigned int tflm_layout[] = {",
         *(f"    {p.c_expr()}," for p in items),

@@ -221,15 +221,19 @@ def test_github_create_unchanged_update_closed(
     assert run(quiet, "--to", STEP, "--targets", "host") == 0
     assert len(github.writes()) == writes and not built(quiet)
 
-    # A new bindbot (templates, code) regenerates the same upstream commit: the pull
-    # request is updated in place.
+    # A new bindbot that makes the same crate bytes changes nothing on GitHub...
     monkeypatch.setattr("bindbot.bot.tool_digest", lambda: "next-version")
+    writes = len(github.writes())
+    assert run(FakeCargo(), "--to", STEP, "--targets", "host") == 0
+    assert len(github.writes()) == writes
+    # ...one whose templates change the crate updates the pull request in place.
+    monkeypatch.setattr("bindbot.generate.crate.templates_digest", lambda: "0123456789ab")
     assert run(FakeCargo(), "--to", STEP, "--targets", "host") == 0
     assert len(github.pulls) == 1, "updated in place, not a second pull request"
     assert read_marker(github.pulls[0]["body"])["bindbot"] == "next-version"
     assert ("PATCH", "/repos/octo/tflm-rs/pulls/1") in github.writes()
-    shown = _git(github.remote, "show", "bindbot/tflite-micro:rust_crate/bindbot.lock")
-    assert synthetic.commits[STEP] in shown
+    shown = _git(github.remote, "show", "bindbot/tflite-micro:rust_crate/tflm/src/lib.rs")
+    assert "templates 0123456789ab" in shown
 
     github.close(1)
     capsys.readouterr()
