@@ -16,7 +16,6 @@ needs BINDBOT_GOLDEN, and builds the host crate once (not timed).
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,43 +29,21 @@ sys.path.insert(0, str(ROOT))
 from bindbot import pipeline  # noqa: E402
 from bindbot.config import resolve  # noqa: E402
 from bindbot.runner import subprocess_runner  # noqa: E402
+from tests.fixtures.project import bindbot, project_at  # noqa: E402
 
 REPEAT = 3
 
 
-def bindbot(project: Path, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "BINDBOT_FORGE": "local"}
+def timed(project: Path, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "bindbot", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    done = bindbot(project, *args)
     return time.monotonic() - start, done
-
-
-def project_at(root: Path, pin: str) -> Path:
-    project = root / "project"
-    shutil.copytree(
-        ROOT / "rust_crate", project / "rust_crate", ignore=shutil.ignore_patterns("target")
-    )
-    (project / ".gitignore").write_text("bindbot-out/\n")
-    for args in (("lock", "--offline", pin), ("generate", "--offline")):
-        _, done = bindbot(project, *args)
-        if done.returncode != 0:
-            raise SystemExit(done.stderr)
-    ident = ["-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
-    for cmd in (["init", "-q", "-b", "main"], ["add", "."], [*ident, "commit", "-qm", "crate"]):
-        subprocess.run(["git", *cmd], cwd=project, check=True)
-    return project
 
 
 def median(project: Path, *args: str, expect: str) -> float:
     times = []
     for _ in range(REPEAT):
-        took, done = bindbot(project, *args)
+        took, done = timed(project, *args)
         if done.returncode != 0 or expect not in done.stderr:
             raise SystemExit(f"unexpected: {done.stderr}")
         times.append(took)
@@ -107,7 +84,7 @@ def main() -> int:
             f"  ratio {quiet / base:5.2f}  (target < 10 s)"
         )
         if os.environ.get("BINDBOT_GOLDEN"):
-            _, first = bindbot(project, "run", "--offline", "--dry-run", "--targets", "host")
+            _, first = timed(project, "run", "--offline", "--dry-run", "--targets", "host")
             if first.returncode != 0:
                 raise SystemExit(first.stderr)
             again = median(

@@ -4,55 +4,27 @@ Slow: a dry run that regenerates, verifies on the host and writes the pull reque
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bindbot import pipeline
 from bindbot.forge.propose import read_marker
+from tests.fixtures.project import REPO, bindbot, project_at
 
-REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO.parent / "shared" / "golden"
 #: "Adds GetCurrentOperatorIndex to micro_interpreter (#2605)", 2024-06-24.
 PIN_2024 = "dc4dcb7433c14897c5668d1b46b4c773b91f4ed1"
 
 
 def _bindbot(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "TFLM_"))}
-    env.update(PYTHONPATH=str(REPO), BINDBOT_GOLDEN=str(GOLDEN), BINDBOT_FORGE="local")
-    return subprocess.run(
-        [sys.executable, "-m", "bindbot", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=7200,
-    )
-
-
-def _project(root: Path, pin: str) -> Path:
-    project = root / "project"
-    shutil.copytree(
-        REPO / "rust_crate", project / "rust_crate", ignore=shutil.ignore_patterns("target")
-    )
-    (project / ".gitignore").write_text("bindbot-out/\n")
-    for args in (("lock", "--offline", pin), ("generate", "--offline")):
-        done = _bindbot(project, *args)
-        assert done.returncode == 0, done.stderr
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
-    subprocess.run(["git", "add", "."], cwd=project, check=True)
-    subprocess.run([*git, "commit", "-qm", f"crate at {pin[:10]}"], cwd=project, check=True)
-    return project
+    return bindbot(project, *args, env={"BINDBOT_GOLDEN": str(GOLDEN)})
 
 
 @pytest.fixture(scope="module")
 def pinned_2024(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _project(tmp_path_factory.mktemp("bot-2024"), PIN_2024)
+    return project_at(tmp_path_factory.mktemp("bot-2024"), PIN_2024)
 
 
 def test_plan_from_2024_proposes_the_head(pinned_2024: Path, real: pipeline.Context) -> None:
@@ -76,7 +48,7 @@ def test_no_api_change_is_a_quick_no(real: pipeline.Context, tmp_path: Path) -> 
         commit = parent
     else:
         pytest.skip("no API-neutral commit among the newest 40")
-    project = _project(tmp_path, str(parent.id))
+    project = project_at(tmp_path, str(parent.id))
     done = _bindbot(project, "run", "--offline", "--dry-run", "--to", str(commit.id))
     assert done.returncode == 0, done.stderr
     assert "none touches the API" in done.stderr
