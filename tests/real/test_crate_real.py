@@ -72,7 +72,7 @@ def test_golden_models_and_one_file_rebuild(real: pipeline.Context, tmp_path: Pa
     pipeline.generate(ctx)
     tests = _cargo(real, crate, "test")
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-3000:]
-    assert "test result: ok. 8 passed" in tests.stdout  # the golden suite ran, not skipped
+    assert "test result: ok. 9 passed" in tests.stdout  # the golden suite ran, not skipped
     assert "compile fail ... ok" in tests.stdout
 
     source = real.config.cache_dir / "src" / read_lock(ctx.config.lock_path).commit
