@@ -61,7 +61,13 @@ class ProjectRepo:
         )
 
     def relative(self, path: Path) -> str:
-        return path.resolve().relative_to(self.root.resolve()).as_posix()
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            raise ConfigError(
+                f"the crate {path} is outside the repository {self.root}",
+                "set crate_dir to a folder of the repository the bot commits to",
+            ) from None
 
     def export(self, commit: str, subdir: str, dest_root: Path) -> Path:
         """Write `subdir` as committed in `commit` under `dest_root`; returns dest_root/subdir."""
