@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from bindbot.log import info
 from bindbot.render import TEMPLATES, commit_link, render
 from bindbot.upstream.lock import read_lock
 from bindbot.upstream.repo import CommitInfo, commit_info
-from bindbot.verify.matrix import Report, Size, Step
+from bindbot.verify.matrix import Report, Step
 from bindbot.verify.targets import Target
 
 #: Longest lists a pull request body shows; the attached reports have everything.
@@ -164,8 +163,9 @@ def _run(ctx: pipeline.Context, forge: Forge | None, opts: RunOptions) -> RunRes
             f"see {out / 'verify' / 'verify.md'} and {outcome.url}",
         )
 
-    previous = _sizes(stage / "sizes.json")
-    write_atomic(stage / "sizes.json", _sizes_json(new.sha, verified.sizes))
+    previous = _previous_sizes(stage / "sizes.json")
+    sizes = sorted(verified.sizes, key=lambda size: size.target)
+    write_atomic(stage / "sizes.json", Report(new.sha, [], sizes).to_json())
     state["crate"] = tree_digest(stage)
     api_list = [commit_info(c) for c in pipeline.api_commits(ctx, str(pinned.id), str(head.id))]
     counts = report.counts()
@@ -184,8 +184,8 @@ def _run(ctx: pipeline.Context, forge: Forge | None, opts: RunOptions) -> RunRes
         semver=report.semver,
         verified=verified,
         matrix=Matrix(verified.steps),
-        sizes=_size_rows(verified.sizes, previous),
-        previous_sizes=bool(previous),
+        sizes=verified.sizes_markdown(previous),
+        previous_sizes=previous is not None,
         commit_url=link,
         version=__version__,
     )
@@ -266,51 +266,15 @@ class Matrix:
         return "✅" if all(s.ok for s in found) else "❌"
 
 
-def _sizes(path: Path) -> dict[str, Size]:
+def _previous_sizes(path: Path) -> Report | None:
+    """The sizes the base branch's crate was proposed with (a verify report without steps)."""
     if not path.is_file():
-        return {}
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {s["target"]: Size(**s) for s in data["sizes"]}
+        return Report.from_json(path.read_text(encoding="utf-8"))
     except (ValueError, KeyError, TypeError):
         info(f"warning: {path} is unreadable; sizes are shown without deltas")
-        return {}
-
-
-def _sizes_json(commit: str, sizes: Sequence[Size]) -> str:
-    rows = sorted((dataclasses.asdict(s) for s in sizes), key=lambda s: s["target"])
-    return json.dumps({"commit": commit, "sizes": rows}, indent=2, sort_keys=True) + "\n"
-
-
-@dataclass(frozen=True)
-class SizeRow:
-    target: str
-    flash: str
-    ram: str
-    arena: str
-
-
-def _delta(new: int, old: int | None) -> str:
-    return f"{new:,}" if old is None or old == new else f"{new:,} ({new - old:+,})"
-
-
-def _size_rows(sizes: Sequence[Size], previous: dict[str, Size]) -> list[SizeRow]:
-    rows = []
-    for size in sizes:
-        old = previous.get(size.target)
-        arena = ", ".join(
-            f"{model} {_delta(b, old.arena.get(model) if old else None)}"
-            for model, b in sorted(size.arena.items())
-        )
-        rows.append(
-            SizeRow(
-                size.target,
-                _delta(size.flash, old.flash if old else None),
-                _delta(size.ram, old.ram if old else None),
-                arena,
-            )
-        )
-    return rows
+        return None
 
 
 def _compare(upstream: str, old: CommitInfo, new: CommitInfo) -> str:

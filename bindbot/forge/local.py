@@ -10,7 +10,7 @@ finds its pull request and updates it, exactly as on GitHub), `branch.txt`, `com
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ class LocalForge:
         write_atomic(self.folder / "branch.txt", f"{commit.branch} -> {commit.base}\n")
 
     def pulls(self, branch: str) -> list[Pull]:
-        items = [p for p in self._load()["pulls"] if p.pop("branch") == branch]
+        items = [p for p in self._load()["pulls"] if p["branch"] == branch]
         return [_pull(p) for p in reversed(items)]
 
     def create_pull(
@@ -72,7 +72,7 @@ class LocalForge:
         for item in state["pulls"]:
             if item["number"] == number:
                 item.update(title=title, body=body, labels=sorted(labels))
-                pull = _pull({k: v for k, v in item.items() if k != "branch"})
+                pull = _pull(item)
                 self._write_pull(pull)
                 self._save(state)
                 return pull
@@ -118,8 +118,9 @@ class LocalForge:
 
 
 def _pull(item: dict[str, Any]) -> Pull:
-    return replace(Pull(**{**item, "labels": ()}), labels=tuple(item["labels"]))
+    fields = {k: v for k, v in item.items() if k != "branch"}
+    return Pull(**{**fields, "labels": tuple(item["labels"])})
 
 
 def _issue(item: dict[str, Any]) -> Issue:
-    return replace(Issue(**{**item, "labels": ()}), labels=tuple(item["labels"]))
+    return Issue(**{**item, "labels": tuple(item["labels"])})

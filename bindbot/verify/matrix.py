@@ -61,32 +61,37 @@ class Report:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
     def to_markdown(self, previous: Report | None = None) -> str:
-        lines = [
-            f"## Verification at tflite-micro `{self.commit[:12]}`",
-            "",
-            "| target | step | result | time | detail |",
-            "|---|---|---|---|---|",
-        ]
+        heading = f"## Verification at tflite-micro `{self.commit[:12]}`\n\n"
+        sizes = self.sizes_markdown(previous)
+        return heading + self.steps_markdown() + (f"\n{sizes}" if sizes else "")
+
+    def steps_markdown(self) -> str:
+        """One row per step: target, step, result, time, detail."""
+        lines = ["| target | step | result | time | detail |", "|---|---|---|---|---|"]
         for s in self.steps:
             detail = s.detail.replace("|", "\\|").replace("\n", " ")[:700]
             mark = "pass" if s.ok else "**FAIL**"
             lines.append(f"| {s.target} | {s.step} | {mark} | {s.seconds:.1f} s | {detail} |")
-        if self.sizes:
-            before = {s.target: s for s in previous.sizes} if previous else {}
-            lines += [
-                "",
-                "| target | flash (bytes) | RAM (bytes) | arena per model (bytes) |",
-                "|---|---|---|---|",
-            ]
-            for size in self.sizes:
-                old = before.get(size.target)
-                arena = ", ".join(
-                    f"{m} {b}{_delta(b, old.arena.get(m) if old else None)}"
-                    for m, b in sorted(size.arena.items())
-                )
-                flash = f"{size.flash}{_delta(size.flash, old.flash if old else None)}"
-                ram = f"{size.ram}{_delta(size.ram, old.ram if old else None)}"
-                lines.append(f"| {size.target} | {flash} | {ram} | {arena} |")
+        return "\n".join(lines) + "\n"
+
+    def sizes_markdown(self, previous: Report | None = None) -> str:
+        """Flash, RAM and arena per target, with the change from `previous` where it differs."""
+        if not self.sizes:
+            return ""
+        before = {s.target: s for s in previous.sizes} if previous else {}
+        lines = [
+            "| target | flash (bytes) | RAM (bytes) | arena per model (bytes) |",
+            "|---|---|---|---|",
+        ]
+        for size in self.sizes:
+            old = before.get(size.target)
+            arena = ", ".join(
+                f"{m} {b}{_delta(b, old.arena.get(m) if old else None)}"
+                for m, b in sorted(size.arena.items())
+            )
+            flash = f"{size.flash}{_delta(size.flash, old.flash if old else None)}"
+            ram = f"{size.ram}{_delta(size.ram, old.ram if old else None)}"
+            lines.append(f"| {size.target} | {flash} | {ram} | {arena} |")
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -94,7 +99,7 @@ class Report:
         data = json.loads(text)
         return cls(
             data["commit"],
-            [Step(**s) for s in data["steps"]],
+            [Step(**s) for s in data.get("steps", [])],
             [Size(**s) for s in data["sizes"]],
             data.get("crate", ""),
         )

@@ -40,7 +40,7 @@ def _git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def FakeCargo(passing: bool = True, interrupt_on: str | None = None) -> InterceptingRunner:
+def fake_cargo(passing: bool = True, interrupt_on: str | None = None) -> InterceptingRunner:
     """The real runner, except `cargo test`, which answers as told (and `interrupt_on`, a
     command fragment at which the run is interrupted as by Ctrl-C)."""
 
@@ -143,7 +143,7 @@ def test_dry_run_writes_the_proposal_and_a_second_run_says_no_change(
     project: Project, synthetic: SyntheticUpstream, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     head_before = _git(project.root, "rev-parse", "main")
-    runner = FakeCargo()
+    runner = fake_cargo()
     code = project.run(
         runner, "--dry-run", "--to", STEP, "--targets", "host", monkeypatch=monkeypatch
     )
@@ -166,7 +166,7 @@ def test_dry_run_writes_the_proposal_and_a_second_run_says_no_change(
     assert synthetic.commits[STEP] in pinned
 
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    again = FakeCargo()
+    again = fake_cargo()
     capsys.readouterr()
     assert project.run(again, "--dry-run", "--to", STEP, monkeypatch=monkeypatch) == 0
     assert "no change: pull request #1 already proposes" in capsys.readouterr().err
@@ -178,7 +178,7 @@ def test_no_api_change_exits_before_building(
     synthetic: SyntheticUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     project = make_project(synthetic, tmp_path, "op_added", generate=False)
-    runner = FakeCargo()
+    runner = fake_cargo()
     assert project.run(runner, "--dry-run", "--to", "non_api", monkeypatch=monkeypatch) == 0
     assert "none touches the API" in capsys.readouterr().err
     assert not built(runner) and not project.proposal().exists()
@@ -208,7 +208,7 @@ def test_github_create_unchanged_update_closed(
     capsys,
 ) -> None:
     run = lambda runner, *a, **e: project.run(runner, *a, monkeypatch=monkeypatch, **e)  # noqa: E731
-    assert run(FakeCargo(), "--to", STEP, "--targets", "host") == 0
+    assert run(fake_cargo(), "--to", STEP, "--targets", "host") == 0
     assert len(github.pulls) == 1 and github.pulls[0]["state"] == "open"
     pull = github.pulls[0]
     assert pull["head"]["ref"] == "bindbot/tflite-micro" and pull["base"]["ref"] == "main"
@@ -217,18 +217,18 @@ def test_github_create_unchanged_update_closed(
     assert github.branch_sha("bindbot/tflite-micro") == pull["head"]["sha"]
 
     writes = len(github.writes())
-    quiet = FakeCargo()
+    quiet = fake_cargo()
     assert run(quiet, "--to", STEP, "--targets", "host") == 0
     assert len(github.writes()) == writes and not built(quiet)
 
     # A new bindbot that makes the same crate bytes changes nothing on GitHub...
     monkeypatch.setattr("bindbot.bot.tool_digest", lambda: "next-version")
     writes = len(github.writes())
-    assert run(FakeCargo(), "--to", STEP, "--targets", "host") == 0
+    assert run(fake_cargo(), "--to", STEP, "--targets", "host") == 0
     assert len(github.writes()) == writes
     # ...one whose templates change the crate updates the pull request in place.
     monkeypatch.setattr("bindbot.generate.crate.templates_digest", lambda: "0123456789ab")
-    assert run(FakeCargo(), "--to", STEP, "--targets", "host") == 0
+    assert run(fake_cargo(), "--to", STEP, "--targets", "host") == 0
     assert len(github.pulls) == 1, "updated in place, not a second pull request"
     assert read_marker(github.pulls[0]["body"])["bindbot"] == "next-version"
     assert ("PATCH", "/repos/octo/tflm-rs/pulls/1") in github.writes()
@@ -237,7 +237,7 @@ def test_github_create_unchanged_update_closed(
 
     github.close(1)
     capsys.readouterr()
-    closed = FakeCargo()
+    closed = fake_cargo()
     assert run(closed, "--to", STEP, "--targets", "host") == 0
     assert "closed without merging" in capsys.readouterr().err
     assert len(github.pulls) == 1 and not built(closed)
@@ -249,16 +249,16 @@ def test_failed_verification_opens_one_issue_and_no_pull_request(
     project: Project, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     run = lambda runner, *a: project.run(runner, *a, monkeypatch=monkeypatch)  # noqa: E731
-    code = run(FakeCargo(passing=False), "--to", STEP, "--targets", "host")
+    code = run(fake_cargo(passing=False), "--to", STEP, "--targets", "host")
     assert code == errors.VerificationError.exit_code
     err = capsys.readouterr().err
     assert "host: test failed" in err and "tracking issue #1" in err
     assert github.pulls == [] and len(github.issues) == 1
     assert "no method named `invoke`" in github.issues[0]["body"]
-    assert run(FakeCargo(passing=False), "--to", STEP, "--targets", "host") == 78
+    assert run(fake_cargo(passing=False), "--to", STEP, "--targets", "host") == 78
     assert len(github.issues) == 1  # the same issue, left alone: nothing new to say
 
-    assert run(FakeCargo(), "--to", STEP, "--targets", "host") == 0
+    assert run(fake_cargo(), "--to", STEP, "--targets", "host") == 0
     assert len(github.pulls) == 1
     assert github.issues[0]["state"] == "closed"
 
@@ -267,7 +267,7 @@ def test_two_runs_cannot_interleave(
     project: Project, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     with exclusive(Path(project.env["BINDBOT_CACHE"]) / "run.lock", "test"):
-        code = project.run(FakeCargo(), "--dry-run", "--to", STEP, monkeypatch=monkeypatch)
+        code = project.run(fake_cargo(), "--dry-run", "--to", STEP, monkeypatch=monkeypatch)
     assert code == errors.BusyError.exit_code
     assert "another bindbot run is in progress" in capsys.readouterr().err
 
@@ -277,7 +277,7 @@ def test_interrupted_run_leaves_nothing_half_written(
 ) -> None:
     head = _git(project.root, "rev-parse", "main")
     code = project.run(
-        FakeCargo(interrupt_on="commit-tree"),
+        fake_cargo(interrupt_on="commit-tree"),
         "--dry-run",
         "--to",
         STEP,
@@ -294,7 +294,7 @@ def test_interrupted_run_leaves_nothing_half_written(
     # The next run starts cleanly and proposes.
     assert (
         project.run(
-            FakeCargo(), "--dry-run", "--to", STEP, "--targets", "host", monkeypatch=monkeypatch
+            fake_cargo(), "--dry-run", "--to", STEP, "--targets", "host", monkeypatch=monkeypatch
         )
         == 0
     )
