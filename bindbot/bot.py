@@ -22,6 +22,8 @@ from pathlib import Path
 
 from bindbot import __version__, pipeline
 from bindbot.config import OFFICIAL_UPSTREAM
+from bindbot.diff.classify import next_version
+from bindbot.diff.report import DiffReport
 from bindbot.errors import VerificationError
 from bindbot.forge import Forge
 from bindbot.forge.branch import ProjectRepo
@@ -36,6 +38,7 @@ from bindbot.forge.propose import (
 )
 from bindbot.fsutil import exclusive, tree_digest, write_atomic
 from bindbot.log import info
+from bindbot.package.changelog import changelog_section, update_changelog
 from bindbot.render import TEMPLATES, commit_link, render
 from bindbot.upstream.lock import read_lock
 from bindbot.upstream.repo import CommitInfo, commit_info
@@ -128,9 +131,12 @@ def _run(ctx: pipeline.Context, forge: Forge | None, opts: RunOptions) -> RunRes
 
     staged = pipeline.Context(dataclasses.replace(cfg, crate_dir=stage), ctx.runner, fetch=False)
     try:
-        pipeline.lock(staged, new.sha)
+        # Each update is a release: the version moves as the API change calls for.
+        version = next_version(current.crate_version, report.semver)
+        pipeline.lock(staged, new.sha, crate_version=version)
         generated = pipeline.generate(staged)
         info(f"generated for {new.short}: {len(generated.changed)} files changed")
+        _write_changelog(stage, version, old, new, report)
         verified = _verify(staged, opts, out / "verify")
     finally:
         staged.close()
@@ -216,6 +222,20 @@ def _run(ctx: pipeline.Context, forge: Forge | None, opts: RunOptions) -> RunRes
     return RunResult(
         proposed.action, f"{old.short} → {new.short}: {proposed.message} ({proposed.url})", paths
     )
+
+
+def _write_changelog(
+    stage: Path, version: str, old: CommitInfo, new: CommitInfo, report: DiffReport
+) -> None:
+    """The version's section in the staged crate's CHANGELOG.md, committed with the update.
+
+    Dated with the upstream commit's date, not today's: the parallel verify jobs and a rerun
+    for the same commit must write the same bytes (the crate digest covers this file).
+    """
+    path = stage / "CHANGELOG.md"
+    existing = path.read_text(encoding="utf-8") if path.is_file() else None
+    section = changelog_section(version, new.date[:10], old, new, report)
+    write_atomic(path, update_changelog(existing, section, version))
 
 
 def _verify(staged: pipeline.Context, opts: RunOptions, out: Path) -> Report:

@@ -96,6 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", default=None, help="last commit (default: branch head)")
     p.add_argument("--out", type=Path, default=None, help="folder (default: <out_dir>/history)")
     add("sources", "export the pinned upstream tree and dependencies for tflm-sys's build")
+    p = add("package", "write the .crate files of tflm-sys and tflm with the sources vendored")
+    p.add_argument("--out", type=Path, default=None, help="folder (default: <out_dir>/package)")
+    _flag(p, "--no-verify", "skip cargo's build of the packed files")
+    p = add(
+        "publish",
+        "package the crate, publish tflm-sys and tflm to a cargo registry (skipping versions "
+        "it has), and create the forge release v<version>",
+    )
+    p.add_argument(
+        "--registry", default=None, help="cargo registry name (BINDBOT_REGISTRY; crates-io)"
+    )
+    p.add_argument(
+        "--index",
+        default=None,
+        help="its index: file:// (git) or sparse+http(s):// (BINDBOT_REGISTRY_INDEX)",
+    )
+    p.add_argument("--out", type=Path, default=None, help="folder (default: <out_dir>/package)")
+    _flag(p, "--no-verify", "skip cargo's build of the packed files")
+    _flag(p, "--no-release", "publish only; do not create the forge release")
     p = add("generate", "generate rust_crate/ for the pinned upstream commit")
     _flag(p, "--check", "fail if the committed crate differs from what would be generated")
     p = add("lock", "pin rust_crate/bindbot.lock at a commit (default: branch head)")
@@ -293,6 +312,26 @@ def _dispatch(args: argparse.Namespace, ctx: pipeline.Context) -> int:
         return 0
     if cmd == "sources":
         print(pipeline.sources(ctx))
+        return 0
+    if cmd == "package":
+        made = pipeline.package(ctx, args.out or cfg.out_dir / "package", verify=not args.no_verify)
+        for crate in made.crates:
+            print(f"{crate.path}\t{crate.size} bytes\t{crate.files} files\tsha256:{crate.sha256}")
+        info(f"packaged tflite-micro {made.commit[:12]}: {made.summary()}")
+        return 0
+    if cmd == "publish":
+        from bindbot.package.publish import registry_from, run_publish
+
+        registry = registry_from(args.registry, args.index, os.environ)
+        # The token stays in the environment: cargo gets it there, nothing prints it.
+        run_publish(
+            ctx,
+            registry,
+            os.environ.get(registry.token_variable) or None,
+            out_dir=args.out or cfg.out_dir / "package",
+            verify=not args.no_verify,
+            forge=None if args.no_release else make_forge(cfg, ctx.runner),
+        )
         return 0
     if cmd == "generate":
         generated = pipeline.generate(ctx, check_only=args.check)

@@ -123,6 +123,20 @@ class BusyError(BindbotError):
     exit_code = 80
 
 
+class PackageError(BindbotError):
+    """The crate could not be packaged as its users get it: a vendored file is missing or
+    changed, the package is over the registry's size limit, or `cargo package` failed."""
+
+    exit_code = 81
+
+
+class RegistryError(BindbotError):
+    """The cargo registry refused a publish (4xx, size limit), stayed unavailable (5xx), or
+    no token was given."""
+
+    exit_code = 82
+
+
 EXIT_CODES: dict[str, int] = {
     cls.__name__: cls.exit_code
     for cls in (
@@ -142,5 +156,7 @@ EXIT_CODES: dict[str, int] = {
         VerificationError,
         ForgeError,
         BusyError,
+        PackageError,
+        RegistryError,
     )
 }

@@ -7,6 +7,7 @@ inputs and know nothing of each other.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +25,15 @@ from bindbot.diff.timeline import Timeline, build_timeline
 from bindbot.errors import ConfigError, LockError, UnknownRefError, VerificationError
 from bindbot.fsutil import tree_digest, write_atomic
 from bindbot.generate.bindgen import run_bindgen
-from bindbot.generate.crate import GeneratedFile, render_crate, stamp
+from bindbot.generate.crate import GeneratedFile, op_feature, render_crate, stamp
 from bindbot.generate.layout import c_probe, rust_checks
 from bindbot.generate.layout import probes as layout_probes
+from bindbot.generate.plan import GenPlan
 from bindbot.generate.plan import plan as plan_crate
 from bindbot.generate.rustfmt import format_rust
 from bindbot.generate.write import check, write_all
 from bindbot.log import Progress, info
+from bindbot.package.crate import Package
 from bindbot.render import commit_link, render
 from bindbot.report.chart import write_chart
 from bindbot.runner import Runner
@@ -38,7 +41,7 @@ from bindbot.upstream.deps import DependencyStore, Materialised, read_pins
 from bindbot.upstream.lock import Lock, read_lock, write_lock
 from bindbot.upstream.repo import Upstream, commit_info, is_url
 from bindbot.upstream.sourcetree import ensure_sources
-from bindbot.verify.matrix import Report, Verifier
+from bindbot.verify.matrix import Report, Step, Verifier
 from bindbot.verify.targets import Target
 
 
@@ -176,7 +179,12 @@ def materialise_deps(ctx: Context, ref: str) -> list[Materialised]:
     return [ctx.deps().materialise(pin, upstream, commit) for pin in read_pins(upstream, commit)]
 
 
-def make_lock(ctx: Context, commit: pygit2.Commit) -> Lock:
+def make_lock(ctx: Context, commit: pygit2.Commit, crate_version: str | None = None) -> Lock:
+    """A lock pinning `commit`; the crate version is kept from the current lock unless
+    given (moving the pin does not by itself release anything)."""
+    if crate_version is None:
+        path = ctx.config.lock_path
+        crate_version = read_lock(path).crate_version if path.is_file() else "0.1.0"
     upstream = ctx.upstream()
     info_ = commit_info(commit)
     snapshot = ctx.models().model_at(commit)
@@ -190,15 +198,16 @@ def make_lock(ctx: Context, commit: pygit2.Commit) -> Lock:
         commit_date=info_.date,
         api_model_hash=snapshot.model.digest(),
         deps=tuple(Lock.dep_from_pin(p) for p in read_pins(upstream, commit)),
+        crate_version=crate_version,
     )
 
 
-def lock(ctx: Context, ref: str | None) -> Lock:
+def lock(ctx: Context, ref: str | None, crate_version: str | None = None) -> Lock:
     """Pin the crate at `ref` (default: the tracked branch's head). Everything is computed
     before the file is touched, so a failure leaves the old lock in place."""
     upstream = ctx.upstream()
     commit = upstream.resolve(ref) if ref else upstream.head()
-    new_lock = make_lock(ctx, commit)
+    new_lock = make_lock(ctx, commit, crate_version)
     write_lock(ctx.config.lock_path, new_lock)
     return new_lock
 
@@ -212,11 +221,74 @@ def sources(ctx: Context, ref: str | None = None) -> Path:
     return ensure_sources(upstream, ctx.deps(), ctx.config.cache_dir, commit)
 
 
+def package(ctx: Context, out_dir: Path, *, verify: bool = True) -> Package:
+    """The .crate files of the committed crate, with the pinned sources vendored."""
+    from bindbot.package.crate import package as make_package
+
+    pinned = read_lock(ctx.config.lock_path)
+    root = sources(ctx)
+    cache = ctx.config.cache_dir
+    env = {**os.environ, "TFLM_SYS_OBJECT_CACHE": str(cache / "objects")}
+    info(f"packaging tflm-sys and tflm at tflite-micro {pinned.commit[:12]}")
+    return make_package(
+        ctx.runner, ctx.config.crate_dir, root, pinned, cache, out_dir, env, verify=verify
+    )
+
+
+def verify_as_user(ctx: Context, out_dir: Path, golden: Path) -> list[Step]:
+    """The `package` row: package, publish to a local registry, build a user's application
+    from it for the host and Cortex-M, run it on the host and QEMU M4F."""
+    import tomllib
+
+    from bindbot.verify.consumer import choose_spec
+    from bindbot.verify.registry import find_tool
+    from bindbot.verify.userflow import UserFlow
+
+    manifest = tomllib.loads((ctx.config.crate_dir / "tflm" / "Cargo.toml").read_text())
+    ops = frozenset(
+        "add_" + name.removeprefix("op-").replace("-", "_")
+        for name in manifest.get("features", {})
+        if name.startswith("op-")
+    )
+    spec = choose_spec(golden, ops)
+    work = ctx.config.cache_dir / "user"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    flow = UserFlow(
+        ctx.runner,
+        work,
+        find_tool(ctx.config.project_dir),
+        spec,
+        stamp(read_lock(ctx.config.lock_path).commit),
+        dict(os.environ),
+        progress=info,
+    )
+    steps, _ = flow.run(lambda: package(ctx, out_dir / "package"))
+    return steps
+
+
 @dataclass(frozen=True)
 class GenerateResult:
     commit: str
     changed: tuple[str, ...]
     ops: int
+
+
+#: Upstream's reference log hook (vfprintf to stderr); the shim provides DebugLog instead.
+DEBUG_LOG_SOURCE = "tensorflow/lite/micro/debug_log.cc"
+
+
+def op_features(tree: Path, sources: Sequence[str], gen_plan: GenPlan) -> dict[str, list[str]]:
+    """Library file -> the op features that need it; files not named are always compiled."""
+    from bindbot.build.kernels import op_files
+
+    kernels = op_files(tree, sources, [op.method for op in gen_plan.ops])
+    by_method = {op.method: op_feature(op.rust) for op in gen_plan.ops}
+    out: dict[str, list[str]] = {}
+    for method, files in kernels.ops.items():
+        for f in files:
+            out.setdefault(f, []).append(by_method[method])
+    return {f: sorted(set(v)) for f, v in sorted(out.items())}
 
 
 def generate(ctx: Context, *, check_only: bool = False) -> GenerateResult:
@@ -229,8 +301,17 @@ def generate(ctx: Context, *, check_only: bool = False) -> GenerateResult:
     snapshot = ctx.models().model_at(commit)
     gen_plan = plan_crate(snapshot.model, str(commit.id))
     tree = ensure_sources(upstream, ctx.deps(), ctx.config.cache_dir, commit)
+    library = library_sources(tree / "tflm")
+    # The shim implements TFLM's platform log hook itself (its output goes to Rust).
+    compiled = [f for f in library.all() if f != DEBUG_LOG_SOURCE]
     files = render_crate(
-        gen_plan, snapshot.model, commit_info(commit), library_sources(tree / "tflm").all()
+        gen_plan,
+        snapshot.model,
+        commit_info(commit),
+        compiled,
+        kernels=frozenset(f for f in compiled if library.is_kernel(f)),
+        features=op_features(tree / "tflm", compiled, gen_plan),
+        version=pinned.crate_version,
     )
     header = next(f.text for f in files if f.path.endswith("tflm_shim.h"))
     bindings = run_bindgen(
@@ -353,6 +434,8 @@ def verify(
     crate = tree_digest(ctx.config.crate_dir)
     report = verifier.run(targets, pinned.commit)
     report.crate = crate
+    if any(t.is_package for t in targets):
+        report.steps += verify_as_user(ctx, out_dir, golden)
     before_path = previous or out_dir / "verify.json"
     before = None
     if before_path.is_file():

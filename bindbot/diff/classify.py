@@ -303,6 +303,18 @@ class Semver:
     reason: str
 
 
+def next_version(current: str, semver: Semver) -> str:
+    """The crates' next version after `current` for this change, by Cargo's rules: at 0.x
+    the minor number is the breaking one."""
+    major, minor, patch = (int(p) for p in current.split("."))
+    bump = semver.bump if major > 0 else semver.bump_0x
+    if bump == "major":
+        return f"{major + 1}.0.0"
+    if bump == "minor":
+        return f"{major}.{minor + 1}.0"
+    return f"{major}.{minor}.{patch + 1}"
+
+
 def count_levels(changes: Iterable[Change]) -> dict[str, int]:
     """How many changes of each level: the summary every report shows."""
     out = dict.fromkeys(LEVEL_ORDER, 0)

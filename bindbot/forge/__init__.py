@@ -1,4 +1,5 @@
-"""Forges: where the bot proposes its change (a pull request) or reports a failure (an issue).
+"""Forges: where the bot proposes its change (a pull request) or reports a failure (an issue),
+and where `bindbot publish` records a published version (a release, tagged `v<version>`).
 
 One interface, `Forge`, with a GitHub implementation over the REST API (`github.py`) and a
 local dry-run one that writes everything into a folder (`local.py`). The find-or-update
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
+
+from bindbot.errors import ForgeError
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,21 @@ class Commit:
     patch: str  # `git format-patch` text, for the local forge and for humans
 
 
+@dataclass(frozen=True)
+class Release:
+    """A release on the forge: a tag (made by the forge at `target`) with notes."""
+
+    tag: str
+    name: str
+    body: str
+    url: str
+    target: str = ""  # the commit the tag points at, as given when it was created
+
+
+class ReleaseExistsError(ForgeError):
+    """A release for that tag already exists (GitHub's 422 `already_exists`)."""
+
+
 class Forge(Protocol):
     """What the bot needs of a forge; the implementations keep no state between calls."""
 
@@ -68,3 +86,10 @@ class Forge(Protocol):
 
     def update_issue(self, number: int, title: str, body: str, *, state: str = "open") -> Issue:
         """Replace an issue's title and body; `state="closed"` closes it."""
+
+    def find_release(self, tag: str) -> Release | None:
+        """The release for `tag`, or None when there is none."""
+
+    def release(self, tag: str, name: str, body: str, target_sha: str) -> Release:
+        """Create the release (and its tag at `target_sha`, when the tag does not exist yet);
+        raises ReleaseExistsError when a release for `tag` exists."""

@@ -5,6 +5,9 @@ What GitHub documents and this module relies on:
   `Link` header), `POST .../pulls` (201; 422 when a pull request for that head is open),
   `PATCH .../pulls/{n}`, labels through `PUT .../issues/{n}/labels`;
 - issues: `GET .../issues?labels=...&state=open`, `POST .../issues`, `PATCH .../issues/{n}`;
+- releases: `GET .../releases/tags/{tag}` (404: none), `POST .../releases` with `tag_name`,
+  `target_commitish`, `name` and `body` (201; GitHub creates the tag when it does not exist;
+  422 with error code `already_exists` when a release has that tag);
 - errors: 401 (bad token), 403 (missing permission, or a rate limit when
   `x-ratelimit-remaining: 0` or `retry-after` is present), 404 (no such repository, or the
   token cannot see it), 422 (validation), 5xx (transient).
@@ -24,11 +27,12 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
 from bindbot.errors import ForgeError, PullExistsError
-from bindbot.forge import Commit, Issue, Pull
+from bindbot.forge import Commit, Issue, Pull, Release, ReleaseExistsError
 from bindbot.log import info
 from bindbot.runner import Runner
 
@@ -101,7 +105,10 @@ class GitHub:
         return text
 
     # -- HTTP -------------------------------------------------------------------------------
-    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _request(
+        self, method: str, path: str, *, allow: tuple[int, ...] = (), **kwargs: Any
+    ) -> requests.Response:
+        """The response, retried as documented above; an error status not in `allow` raises."""
         url = path if path.startswith("http") else f"{self.api_url}{path}"
         what = f"{method} {_strip_query(url)}"
         delay = 1.0
@@ -121,7 +128,7 @@ class GitHub:
                 delay *= 2
                 continue
             status = response.status_code
-            if status < 400:
+            if status < 400 or status in allow:
                 return response
             wait = self._rate_limit_wait(response)
             if wait is not None:
@@ -261,6 +268,38 @@ class GitHub:
         )
         return _issue(response.json())
 
+    def find_release(self, tag: str) -> Release | None:
+        response = self._request(
+            "GET", f"/repos/{self.repository}/releases/tags/{quote(tag, safe='')}", allow=(404,)
+        )
+        if response.status_code == 404:
+            return None
+        return _release(response.json())
+
+    def release(self, tag: str, name: str, body: str, target_sha: str) -> Release:
+        path = f"/repos/{self.repository}/releases"
+        payload = {
+            "tag_name": tag,
+            "target_commitish": target_sha,
+            "name": name,
+            "body": body,
+            "draft": False,
+            "prerelease": False,
+        }
+        response = self._request("POST", path, json=payload, allow=(422,))
+        if response.status_code == 422:
+            try:
+                errors = response.json().get("errors", []) or []
+            except (ValueError, AttributeError):
+                errors = []
+            if any(isinstance(e, dict) and e.get("code") == "already_exists" for e in errors):
+                raise ReleaseExistsError(
+                    self.redact(f"POST {self.api_url}{path}: 422 a release tagged {tag} exists"),
+                    "nothing to do: an earlier run created it",
+                )
+            raise self._error(f"POST {self.api_url}{path}", response)
+        return _release(response.json())
+
     def push(self, commit: Commit) -> None:
         """Force-push the bot's branch: it owns it, and each run rebuilds it from the base."""
         env = {
@@ -344,4 +383,14 @@ def _issue(item: Mapping[str, Any]) -> Issue:
         title=str(item.get("title", "")),
         body=str(item.get("body") or ""),
         labels=_labels(item),
+    )
+
+
+def _release(item: Mapping[str, Any]) -> Release:
+    return Release(
+        tag=str(item["tag_name"]),
+        name=str(item.get("name") or ""),
+        body=str(item.get("body") or ""),
+        url=str(item.get("html_url", "")),
+        target=str(item.get("target_commitish") or ""),
     )

@@ -2,9 +2,10 @@
 
 `<folder>/` holds `state.json` (the pull requests and issues opened so far, so a second run
 finds its pull request and updates it, exactly as on GitHub), `branch.txt`, `commit.txt`,
-`change.patch`, `pull-<n>.md` (title, labels and body of each pull request) and
-`issue-<n>.md`. The commit is also kept as a local branch of the project repository, so
-`git show bindbot/tflite-micro` works; nothing remote is touched.
+`change.patch`, `pull-<n>.md` (title, labels and body of each pull request),
+`issue-<n>.md`, and `release-<tag>.md` (name, target commit and notes of each release,
+also listed in `state.json`). The commit is also kept as a local branch of the project
+repository, so `git show bindbot/tflite-micro` works; nothing remote is touched.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bindbot.errors import PullExistsError
-from bindbot.forge import Commit, Issue, Pull
+from bindbot.forge import Commit, Issue, Pull, Release, ReleaseExistsError
 from bindbot.forge.branch import ProjectRepo
 from bindbot.fsutil import write_atomic
 
@@ -108,6 +109,22 @@ class LocalForge:
                 return _issue(item)
         raise KeyError(number)
 
+    def find_release(self, tag: str) -> Release | None:
+        found = [r for r in self._load().get("releases", []) if r["tag"] == tag]
+        return Release(**found[0]) if found else None
+
+    def release(self, tag: str, name: str, body: str, target_sha: str) -> Release:
+        state = self._load()
+        releases = state.setdefault("releases", [])
+        if any(r["tag"] == tag for r in releases):
+            raise ReleaseExistsError(f"a release tagged {tag} exists", "nothing to do")
+        path = self.folder / f"release-{_file_safe(tag)}.md"
+        release = Release(tag, name, body, path.resolve().as_uri(), target_sha)
+        write_atomic(path, f"# {name}\n\ntag: {tag} at {target_sha}\n\n{body}")
+        releases.append(asdict(release))
+        self._save(state)
+        return release
+
     def close_pull(self, number: int, *, merged: bool = False) -> None:
         """What a maintainer does on GitHub; tests and `bindbot` dry runs use it."""
         state = self._load()
@@ -124,3 +141,7 @@ def _pull(item: dict[str, Any]) -> Pull:
 
 def _issue(item: dict[str, Any]) -> Issue:
     return Issue(**{**item, "labels": tuple(item["labels"])})
+
+
+def _file_safe(tag: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in tag)

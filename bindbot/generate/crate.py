@@ -75,6 +75,8 @@ def templates_digest() -> str:
     for folder in ("shim", "rust"):
         for path in sorted((TEMPLATES / folder).glob("*.j2")):
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted(p for p in (TEMPLATES / "files").rglob("*") if p.is_file()):
+        digest.update(path.relative_to(TEMPLATES).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -85,8 +87,9 @@ def stamp(commit: str) -> str:
     )
 
 
-def crate_version(commit: str) -> str:
-    return f"{CRATE_BASE_VERSION}+tflm.{commit[:12]}"
+def crate_version(commit: str, base: str = CRATE_BASE_VERSION) -> str:
+    """The crates' version: `base` (from the lock) with the upstream pin as build metadata."""
+    return f"{base}+tflm.{commit[:12]}"
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,55 @@ class OpRow:
     variant: str
     rust: str
     shim: str
+    feature: str  # the cargo feature that compiles its kernel: op-fully-connected
+    macro: str  # what tflm-sys defines for the shim when the feature is on
+
+
+def op_feature(rust_method: str) -> str:
+    """`add_fully_connected` -> `op-fully-connected`: one cargo feature per resolver op."""
+    return "op-" + rust_method.removeprefix("add_").replace("_", "-")
+
+
+def op_macro(feature: str) -> str:
+    """`op-fully-connected` -> `TFLM_OP_FULLY_CONNECTED` (tflm-sys's build.rs does the same)."""
+    return "TFLM_" + feature.upper().replace("-", "_")
+
+
+#: Fixed files of the crate, copied as they are (templates are only for what varies with
+#: the API): templates/files/<path in the crate>.
+FILES = TEMPLATES / "files"
+
+
+def fixed_files(commit: str) -> list[GeneratedFile]:
+    """The fixed files, each under the same stamp as the rendered ones (a copy of
+    templates/files/<path>: edit it there)."""
+    out = []
+    for path in sorted(p for p in FILES.rglob("*") if p.is_file()):
+        rel = path.relative_to(FILES).as_posix()
+        comment = "#" if rel.endswith((".toml", ".txt")) else "//"
+        mark = f"{comment} {stamp(commit)}\n{comment} Copied from templates/files/{rel}.\n"
+        out.append(GeneratedFile(rel, mark + path.read_text(encoding="utf-8")))
+    return out
+
+
+def sources_listing(
+    commit: str, sources: Sequence[str], kernels: frozenset[str], features: dict[str, list[str]]
+) -> str:
+    """tflm-sources.txt: the pin, then `path [kernel] [feature...]` for each library file.
+
+    `kernel` files get upstream's -O2 (the rest -Os); a file with features is compiled only
+    when one of them is on.
+    """
+    lines = [
+        f"# {stamp(commit)}",
+        f"# commit {commit}",
+        "# The TFLM library sources upstream builds (tflm/ relative): path, `kernel` for",
+        "# upstream's -O2 files, then the cargo features that need the file (none: always).",
+    ]
+    for path in sources:
+        words = [path] + (["kernel"] if path in kernels else []) + features.get(path, [])
+        lines.append(" ".join(words))
+    return "\n".join(lines) + "\n"
 
 
 def tensor_types(model: ApiModel) -> list[TensorTypeRow]:
@@ -121,19 +173,35 @@ def tensor_types(model: ApiModel) -> list[TensorTypeRow]:
 
 
 def render_crate(
-    plan: GenPlan, model: ApiModel, commit: CommitInfo, sources: Sequence[str]
+    plan: GenPlan,
+    model: ApiModel,
+    commit: CommitInfo,
+    sources: Sequence[str],
+    kernels: frozenset[str] = frozenset(),
+    features: dict[str, list[str]] | None = None,
+    version: str = CRATE_BASE_VERSION,
 ) -> list[GeneratedFile]:
     """Every template-rendered file (the bindgen output is added by the caller)."""
     types = tensor_types(model)
     known = {t.c_name: t.variant for t in types}
     elements = [ElementRow(r, c, known[c]) for r, c in ELEMENTS if c in known]
-    ops = [OpRow(op.method, op.method.removeprefix("Add"), op.rust, op.shim) for op in plan.ops]
+    ops = [
+        OpRow(
+            op.method,
+            op.method.removeprefix("Add"),
+            op.rust,
+            op.shim,
+            op_feature(op.rust),
+            op_macro(op_feature(op.rust)),
+        )
+        for op in plan.ops
+    ]
     methods = {op.method for op in plan.ops}
     ctx = {
         "stamp": stamp(commit.sha),
         "commit": commit.sha,
         "commit_date": commit.date,
-        "crate_version": crate_version(commit.sha),
+        "crate_version": crate_version(commit.sha, version),
         "plan": plan,
         "ops": ops,
         "tensor_types": types,
@@ -146,12 +214,11 @@ def render_crate(
         "resolver_storage": RESOLVER_STORAGE_BASE
         + RESOLVER_STORAGE_PER_OP * plan.resolver_capacity,
     }
-    listing = "".join(f"{path}\n" for path in sources)
     files = [
         ("Cargo.toml", "rust/workspace.Cargo.toml.j2"),
         ("tflm-sys/Cargo.toml", "rust/sys.Cargo.toml.j2"),
-        ("tflm-sys/build.rs", "rust/sys.build.rs.j2"),
         ("tflm-sys/src/lib.rs", "rust/sys.lib.rs.j2"),
+        ("tflm-sys/README.md", "rust/sys.README.md.j2"),
         ("tflm-sys/shim/tflm_shim.h", "shim/tflm_shim.h.j2"),
         ("tflm-sys/shim/tflm_shim.cc", "shim/tflm_shim.cc.j2"),
         ("tflm/Cargo.toml", "rust/safe.Cargo.toml.j2"),
@@ -170,8 +237,7 @@ def render_crate(
     out.append(
         GeneratedFile(
             "tflm-sys/tflm-sources.txt",
-            f"# {stamp(commit.sha)}\n# The TFLM library sources upstream builds (tflm/ relative).\n"
-            + listing,
+            sources_listing(commit.sha, sources, kernels, features or {}),
         )
     )
-    return out
+    return out + fixed_files(commit.sha)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bindbot.api.model import ApiModel, Function, RecordEntity
+from bindbot.api.model import ApiModel, Function, FunctionEntity, RecordEntity
 from bindbot.api.rust_names import snake
 from bindbot.errors import GenerationError
 
@@ -57,6 +57,11 @@ class GenPlan:
     needs_error_reporter: bool  # pre-2022 constructors take an ErrorReporter*
     custom_op: bool  # AddCustom(name, registration) exists
     resolver_capacity: int
+    #: How the shim implements TFLM's platform log hook, so its output reaches Rust:
+    #: "format" for `DebugLog(const char* format, va_list)` (with DebugVsnprintf where
+    #: declared), "string" for the older `DebugLog(const char*)`.
+    debug_log: str = "format"
+    debug_vsnprintf: bool = False
 
 
 def _shim_constructor(ctors: tuple[Function, ...]) -> tuple[tuple[CtorArg, ...], bool] | None:
@@ -143,6 +148,7 @@ def plan(model: ApiModel, commit: str, resolver_capacity: int = 32) -> GenPlan:
             f"{RESOLVER} has no Add* method callable without arguments",
             "extend templates/shim for the new registration style",
         )
+    debug_log, vsnprintf = _debug_log(model)
     return GenPlan(
         commit=commit,
         ops=tuple(ops[k] for k in sorted(ops)),
@@ -151,4 +157,29 @@ def plan(model: ApiModel, commit: str, resolver_capacity: int = 32) -> GenPlan:
         needs_error_reporter=reporter,
         custom_op=custom,
         resolver_capacity=resolver_capacity,
+        debug_log=debug_log,
+        debug_vsnprintf=vsnprintf,
+    )
+
+
+def _debug_log(model: ApiModel) -> tuple[str, bool]:
+    """Which `DebugLog` the pinned debug_log.h declares (the shim replaces upstream's
+    debug_log.cc, which writes to stderr, with one that calls a Rust callback)."""
+    entity = model.get("DebugLog")
+    if not isinstance(entity, FunctionEntity) or len(entity.overloads) != 1:
+        raise GenerationError(
+            "DebugLog is not one function in the API model",
+            "extend templates/shim/tflm_shim.cc.j2 for the new platform log hook",
+        )
+    params = [p.canonical for p in entity.overloads[0].params]
+    vsnprintf = isinstance(model.get("DebugVsnprintf"), FunctionEntity)
+    if len(params) == 2 and "char" in params[0] and "va_list" in entity.overloads[0].params[1].type:
+        return "format", vsnprintf
+    if len(params) == 1 and "char" in params[0]:
+        return "string", vsnprintf
+    shown = entity.overloads[0].params
+    raise GenerationError(
+        f"DebugLog now takes ({', '.join(p.type for p in shown)}); the shim implements "
+        "DebugLog(const char*) or DebugLog(const char*, va_list)",
+        "extend templates/shim/tflm_shim.cc.j2 for the new DebugLog signature",
     )

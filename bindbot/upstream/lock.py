@@ -45,6 +45,9 @@ class Lock:
     deps: tuple[LockedDep, ...]
     bindbot_version: str = __version__
     version: int = LOCK_VERSION
+    #: The crates' semver version (the upstream pin goes in the build metadata). `bindbot
+    #: run` bumps it with each update, as the API change calls for.
+    crate_version: str = "0.1.0"
 
     @staticmethod
     def dep_from_pin(pin: Pin) -> LockedDep:
@@ -61,9 +64,20 @@ class Lock:
                 "commit_date": self.commit_date,
             },
             "api": {"model_hash": self.api_model_hash},
+            "crate": {"version": self.crate_version},
             "dependency": [{k: v for k, v in vars(d).items() if v is not None} for d in self.deps],
         }
         return _HEADER + tomli_w.dumps(data)
+
+
+def _semver(path: Path, text: str) -> str:
+    parts = text.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise LockError(
+            f"{path}: crate.version '{text}' is not MAJOR.MINOR.PATCH",
+            "set it to the crates' released version, e.g. 0.2.0",
+        )
+    return text
 
 
 def write_lock(path: Path, lock: Lock) -> None:
@@ -108,6 +122,7 @@ def read_lock(path: Path) -> Lock:
             api_model_hash=str(data["api"]["model_hash"]),
             deps=deps,
             bindbot_version=str(data.get("bindbot", "")),
+            crate_version=_semver(path, str(data.get("crate", {}).get("version", "0.1.0"))),
         )
     except (KeyError, TypeError) as exc:
         raise LockError(f"{path} is missing or mistypes {exc}", recover) from exc

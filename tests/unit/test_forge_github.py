@@ -1,6 +1,7 @@
 """The GitHub forge against a local server that behaves as GitHub documents, with a real bare
 repository as the remote: create, update in place, no duplicate, closed-not-reopened, the
-failure issue, retries, rate limits, errors and token redaction."""
+failure issue, releases (find, create with their tag, duplicate), retries, rate limits,
+errors and token redaction."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from bindbot.errors import ForgeError, PullExistsError
-from bindbot.forge import Commit
+from bindbot.forge import Commit, ReleaseExistsError
 from bindbot.forge.branch import ProjectRepo
 from bindbot.forge.github import ATTEMPTS, GitHub
+from bindbot.forge.local import LocalForge
 from bindbot.forge.propose import (
     FAILURE_LABEL,
     Proposal,
@@ -319,3 +321,57 @@ def test_missing_token_or_repository_is_a_clear_error(project) -> None:
         GitHub("octo/tflm-rs", "", subprocess_runner, project_dir=work)
     with pytest.raises(ForgeError, match="OWNER/NAME"):
         GitHub("tflm-rs", TOKEN, subprocess_runner, project_dir=work)
+
+
+def test_release_find_create_and_duplicate(github, project) -> None:
+    api, forge, _, _ = github
+    work, _ = project
+    main = _git(work, "rev-parse", "main")
+    assert forge.find_release("v0.2.0") is None  # GitHub's 404: no release yet
+    made = forge.release("v0.2.0", "tflm 0.2.0", "## Changed\n- things\n", main)
+    assert made.tag == "v0.2.0" and made.name == "tflm 0.2.0" and made.target == main
+    assert made.url.endswith("/releases/tag/v0.2.0")
+    # GitHub created the tag at the commit given.
+    assert api.tag_sha("v0.2.0") == main
+    found = forge.find_release("v0.2.0")
+    assert found == made
+    assert [(m, p) for m, p, _ in api.requests if m == "POST"] == [
+        ("POST", "/repos/octo/tflm-rs/releases")
+    ]
+    with pytest.raises(ReleaseExistsError) as err:
+        forge.release("v0.2.0", "again", "b", main)
+    assert "422" in err.value.problem and "v0.2.0" in err.value.problem
+    assert isinstance(err.value, ForgeError) and len(api.releases) == 1
+    assert api.releases[0]["name"] == "tflm 0.2.0"
+
+
+def test_release_at_a_commit_github_does_not_have_is_a_clear_error(github) -> None:
+    api, forge, _, slept = github
+    with pytest.raises(ForgeError) as err:
+        forge.release("v0.3.0", "n", "b", "0" * 40)
+    assert not isinstance(err.value, ReleaseExistsError)
+    assert "422 Validation Failed" in err.value.problem and slept == []
+    assert api.releases == [] and api.tag_sha("v0.3.0") is None
+
+
+def test_releases_need_the_token(github, project) -> None:
+    api, _, runner, _ = github
+    work, _ = project
+    anonymous = GitHub(
+        "octo/tflm-rs", "ghs_not_it", runner, project_dir=work, api_url=api.url, sleep=print
+    )
+    with pytest.raises(ForgeError, match="401"):
+        anonymous.find_release("v0.2.0")
+    with pytest.raises(ForgeError, match="401"):
+        anonymous.release("v0.2.0", "n", "b", "main")
+    assert api.releases == []
+
+
+def test_local_forge_releases(tmp_path) -> None:
+    forge = LocalForge(tmp_path / "proposal")
+    assert forge.find_release("v0.2.0") is None
+    made = forge.release("v0.2.0", "tflm 0.2.0", "notes\n", "abc123")
+    assert (tmp_path / "proposal" / "release-v0.2.0.md").read_text().endswith("notes\n")
+    assert LocalForge(tmp_path / "proposal").find_release("v0.2.0") == made
+    with pytest.raises(ReleaseExistsError):
+        forge.release("v0.2.0", "again", "x", "abc123")
