@@ -48,7 +48,7 @@ from bindbot.verify.targets import Target
 #: Longest lists a pull request body shows; the attached reports have everything.
 MAX_COMMITS = 30
 MAX_CHANGES = 60
-STEP_KINDS = ("build", "test", "firmware", "qemu")
+STEP_KINDS = ("build", "test", "firmware", "qemu", "package", "publish", "consumer")
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,10 @@ def _run(ctx: pipeline.Context, forge: Forge | None, opts: RunOptions) -> RunRes
         matrix=Matrix(verified.steps),
         sizes=verified.sizes_markdown(previous),
         previous_sizes=previous is not None,
+        package=next(
+            (s.detail for s in verified.steps if s.target == "package" and s.step == "package"),
+            "",
+        ),
         commit_url=link,
         version=__version__,
     )
@@ -281,7 +285,7 @@ class Matrix:
         found = [s for s in self.steps if s.target == target and s.step.startswith(kind)]
         if not found:
             return "n/a"
-        if kind == "qemu":
+        if kind in ("qemu", "consumer"):
             return " ".join(f"{s.step.split()[1]} {'✅' if s.ok else '❌'}" for s in found)
         return "✅" if all(s.ok for s in found) else "❌"
 

@@ -172,4 +172,3 @@ def package(
 
 def read_versions(staging: Path, names: Sequence[str] = PACKAGES) -> dict[str, str]:
     return {name: _crate_version(staging, name) for name in names}
-

@@ -450,16 +450,14 @@ impl Compiler {
         })
     }
 
-    /// A path as the cache records it: independent of where the sources and crate are.
+    /// An argument or path as the cache records it: the source root and the crate folder
+    /// replaced by placeholders wherever they occur (`-I/root/tflm`, `-ffile-prefix-map=
+    /// /root=...`), so copies of the crate in other folders share the cached objects.
     fn portable(&self, path: &Path) -> String {
-        let text = path.display().to_string();
-        if let Some(rest) = text.strip_prefix(&self.root) {
-            format!("$ROOT{rest}")
-        } else if let Some(rest) = text.strip_prefix(&self.manifest) {
-            format!("$CRATE{rest}")
-        } else {
-            text
-        }
+        path.display()
+            .to_string()
+            .replace(&self.root, "$ROOT")
+            .replace(&self.manifest, "$CRATE")
     }
 
     fn local(&self, text: &str) -> PathBuf {
@@ -621,13 +619,13 @@ fn archive(build: &cc::Build, objects: &[PathBuf], lib: &Path) -> Result<(), Str
 
 /// Links what TFLM needs from the cross toolchain's C and C++ runtime, from the multilib
 /// the C compiler picks for this target's flags: newlib-nano's libc (memcpy, vsnprintf,
-/// qsort...), libm (expf, logf...), libstdc++-nano for the few C++ runtime pieces, libgcc
+/// qsort...), libm (expf, logf...), libsupc++-nano for the few C++ runtime pieces, libgcc
 /// (soft-float and division helpers, smaller than compiler_builtins' generic ones) and
 /// libnosys (system call stubs: TFLM never does I/O, its log goes to Rust).
 fn link_runtime(build: &cc::Build) -> Result<(), String> {
     let tool = build.try_get_compiler().map_err(|e| e.to_string())?;
     let mut dirs = BTreeSet::new();
-    for file in ["libc_nano.a", "libstdc++_nano.a", "libgcc.a"] {
+    for file in ["libc_nano.a", "libsupc++_nano.a", "libgcc.a"] {
         let output = tool
             .to_command()
             .arg(format!("-print-file-name={file}"))
@@ -649,8 +647,11 @@ fn link_runtime(build: &cc::Build) -> Result<(), String> {
     for dir in dirs {
         println!("cargo:rustc-link-search=native={}", dir.display());
     }
-    for lib in ["stdc++_nano", "m", "c_nano", "gcc", "nosys"] {
-        println!("cargo:rustc-link-lib=static={lib}");
+    // -bundle: rustc hands `-lc_nano` etc. to the application's final link instead of
+    // copying whole archives into this crate's rlib. The linker (rust-lld or GNU ld via
+    // gcc) then takes only the members TFLM references.
+    for lib in ["supc++_nano", "m", "c_nano", "gcc", "nosys"] {
+        println!("cargo:rustc-link-lib=static:-bundle={lib}");
     }
     Ok(())
 }
