@@ -632,17 +632,22 @@ def _name_before(statement: Sequence[str], end: int) -> int:
     """The identifier before `end`, skipping array bounds: `const int kTable[4] =`."""
     i = end - 1
     while i >= 0 and statement[i] == "]":
-        depth = 0
-        while i >= 0:
-            if statement[i] == "]":
-                depth += 1
-            elif statement[i] == "[":
-                depth -= 1
-                if depth == 0:
-                    break
-            i -= 1
-        i -= 1
+        i = _before_group(statement, i, "[", "]")
     return i
+
+
+def _before_group(statement: Sequence[str], i: int, opening: str, closing: str) -> int:
+    """The index before the bracketed group that ends at `statement[i]` (a `closing`)."""
+    depth = 0
+    while i >= 0:
+        if statement[i] == closing:
+            depth += 1
+        elif statement[i] == opening:
+            depth -= 1
+            if depth == 0:
+                break
+        i -= 1
+    return i - 1
 
 
 def _function_name(statement: Sequence[str]) -> int:
@@ -664,14 +669,5 @@ def _function_name(statement: Sequence[str]) -> int:
             break  # `Foo::Foo(int x) : x_(x)` ends at the parameters
     i = last_open - 1
     if i >= 0 and statement[i] == ">":
-        depth = 0
-        while i >= 0:
-            if statement[i] == ">":
-                depth += 1
-            elif statement[i] == "<":
-                depth -= 1
-                if depth == 0:
-                    break
-            i -= 1
-        i -= 1
+        i = _before_group(statement, i, "<", ">")
     return i

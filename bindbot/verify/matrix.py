@@ -130,6 +130,20 @@ def first_errors(result: Completed, limit: int = 8) -> str:
     return "\n".join((picked or text[-limit:])[:limit])
 
 
+def qemu_command(core: Core, elf: Path) -> list[str]:
+    """Run `elf` on the core's QEMU board; semihosting carries its output and exit status."""
+    return [
+        "qemu-system-arm",
+        "-machine",
+        core.machine,
+        "-nographic",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-kernel",
+        str(elf),
+    ]
+
+
 FLASH_SECTIONS = (".vector_table", ".text", ".rodata", ".ARM.extab", ".ARM.exidx", ".init_array")
 
 
@@ -291,19 +305,7 @@ class Verifier:
         arena: dict[str, int] = {}
 
         def run() -> tuple[bool, str]:
-            result = self.runner(
-                [
-                    "qemu-system-arm",
-                    "-machine",
-                    core.machine,
-                    "-nographic",
-                    "-semihosting-config",
-                    "enable=on,target=native",
-                    "-kernel",
-                    str(elf),
-                ],
-                timeout=QEMU_TIMEOUT_S,
-            )
+            result = self.runner(qemu_command(core, elf), timeout=QEMU_TIMEOUT_S)
             # QEMU sends semihosting output to stderr when stdout is not a terminal.
             text = result.stdout + result.stderr
             for name, used in re.findall(r"^(.+?): .*arena (\d+) bytes", text, re.M):

@@ -21,7 +21,7 @@ from bindbot.package.crate import Package
 from bindbot.package.publish import Registry, describe, publish
 from bindbot.runner import Runner
 from bindbot.verify import consumer
-from bindbot.verify.matrix import QEMU_TIMEOUT_S, Step, first_errors
+from bindbot.verify.matrix import QEMU_TIMEOUT_S, Step, first_errors, qemu_command
 from bindbot.verify.registry import LocalRegistry, local_registry
 from bindbot.verify.targets import MPS2, TARGETS, Target
 from bindbot.verify.toolchain import route
@@ -148,17 +148,7 @@ class UserFlow:
         target = next(t for t in TARGETS if t.triple == consumer.QEMU_TRIPLE)
         core = target.cores[0]
         result = self.runner(
-            [
-                "qemu-system-arm",
-                "-machine",
-                core.machine,
-                "-nographic",
-                "-semihosting-config",
-                "enable=on,target=native",
-                "-kernel",
-                str(consumer.elf_path(app, target)),
-            ],
-            timeout=QEMU_TIMEOUT_S,
+            qemu_command(core, consumer.elf_path(app, target)), timeout=QEMU_TIMEOUT_S
         )
         summary = _summary(result.stdout + result.stderr)
         return result.returncode == 0, summary or first_errors(result)

@@ -177,3 +177,119 @@ def test_one_changed_source_recompiles_one_file(built: BuiltCrate) -> None:
         kernel.write_bytes(original)
     restored = _run(["cargo", "build", "--release"], built.crate, built.env)
     assert _compiled(restored.stderr) == (0, total_files)
+
+
+def test_per_op_features_compile_only_their_kernels(built: BuiltCrate, tmp_path: Path) -> None:
+    """With default features off and one op on, only that op's kernel joins the core."""
+    listing = (built.crate / "tflm-sys" / "tflm-sources.txt").read_text().splitlines()
+    gated = [ln.split()[0] for ln in listing if " op-" in ln and not ln.startswith("#")]
+    assert gated, "no kernel file is gated by an op feature"
+    env = {**built.env, "CARGO_TARGET_DIR": str(tmp_path / "target")}
+    one = _run(
+        ["cargo", "build", "-p", "tflm", "--no-default-features", "--features", "op-add"],
+        built.crate,
+        env,
+    )
+    assert one.returncode == 0, one.stderr[-3000:]
+    compiled, total = _compiled(one.stderr)
+    assert total == _listed(built.crate) - len(gated) + sum(
+        1 for ln in listing if ln.endswith(" op-add") or " op-add " in ln
+    )
+    assert compiled == total
+    # The resolver method of an op that is off does not exist: a clear compile error.
+    src = tmp_path / "uses_fc.rs"
+    src.write_text("fn main() { tflm::OpResolver::new().add_fully_connected().unwrap(); }\n")
+    example = built.crate / "tflm" / "examples"
+    example.mkdir(exist_ok=True)
+    shutil.copy(src, example / "uses_fc.rs")
+    try:
+        missing = _run(
+            [
+                "cargo",
+                "build",
+                "-p",
+                "tflm",
+                "--example",
+                "uses_fc",
+                "--no-default-features",
+                "--features",
+                "op-add",
+            ],
+            built.crate,
+            env,
+        )
+    finally:
+        shutil.rmtree(example)
+    assert missing.returncode != 0
+    assert "add_fully_connected" in missing.stderr
+
+
+#: Every bare-metal Thumb triple rustc knows (`rustc --print target-list`, *-none-eabi*).
+THUMB_TRIPLES = (
+    "thumbv4t-none-eabi",
+    "thumbv5te-none-eabi",
+    "thumbv6-none-eabi",
+    "thumbv6m-none-eabi",
+    "thumbv7a-none-eabi",
+    "thumbv7a-none-eabihf",
+    "thumbv7em-none-eabi",
+    "thumbv7em-none-eabihf",
+    "thumbv7m-none-eabi",
+    "thumbv7r-none-eabi",
+    "thumbv7r-none-eabihf",
+    "thumbv8m.base-none-eabi",
+    "thumbv8m.main-none-eabi",
+    "thumbv8m.main-none-eabihf",
+    "thumbv8r-none-eabihf",
+)
+
+
+def _build_std_env(built: BuiltCrate, target_dir: Path) -> dict[str, str]:
+    from bindbot.verify.toolchain import DEBIAN_RUSTC
+
+    if not (DEBIAN_RUSTC.exists() and Path("/usr/lib/rustlib/src/rust/library/core").is_dir()):
+        _require("rustc-with-rust-src")  # skips, or fails under BINDBOT_REQUIRE_TOOLS
+    _require("arm-none-eabi-gcc")
+    return {
+        **built.env,
+        "RUSTC": str(DEBIAN_RUSTC),
+        "RUSTC_BOOTSTRAP": "1",
+        "CARGO_TARGET_DIR": str(target_dir),
+    }
+
+
+def test_every_thumb_triple_builds_with_agreeing_layouts(built: BuiltCrate, tmp_path: Path) -> None:
+    """tflm-sys's build script (cc's flags for the triple, -fno-short-enums) and its layout
+    assertions against the target's compiler hold on every Thumb triple, not only the four
+    bindbot's table names. `cargo check` runs the build script and evaluates the asserts."""
+    env = _build_std_env(built, tmp_path / "target")
+    failed = {}
+    for triple in THUMB_TRIPLES:
+        result = _run(
+            ["/usr/bin/cargo", "check", "-p", "tflm", "--target", triple, "-Zbuild-std=core"],
+            built.crate,
+            env,
+        )
+        if result.returncode != 0:
+            failed[triple] = result.stderr[-1500:]
+    assert not failed, failed
+
+
+def test_other_bare_metal_targets_are_a_clear_error(built: BuiltCrate, tmp_path: Path) -> None:
+    env = _build_std_env(built, tmp_path / "target")
+    result = _run(
+        [
+            "/usr/bin/cargo",
+            "check",
+            "-p",
+            "tflm-sys",
+            "--target",
+            "riscv32imac-unknown-none-elf",
+            "-Zbuild-std=core",
+        ],
+        built.crate,
+        env,
+    )
+    assert result.returncode != 0
+    assert "target riscv32imac-unknown-none-elf is not supported" in result.stderr
+    assert "thumbv*-none-eabi*" in result.stderr

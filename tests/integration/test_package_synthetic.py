@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from bindbot import errors
 from bindbot.verify.matrix import Report
 from tests.conftest import synthetic_env
 from tests.fixtures.models import write_golden
+from tests.fixtures.project import synthetic_project
 from tests.fixtures.synthetic import SyntheticUpstream
 from tests.integration.test_crate_synthetic import STEP, _require
 
@@ -32,19 +32,15 @@ def project(synthetic: SyntheticUpstream, tmp_path_factory: pytest.TempPathFacto
     for tool in ("cargo", "bindgen", "arm-none-eabi-gcc", "qemu-system-arm"):
         _require(tool)
     root = tmp_path_factory.mktemp("package")
-    project = root / "project"
-    project.mkdir()
+    project, env = synthetic_project(
+        root,
+        synthetic_env(synthetic, root / "cache"),
+        synthetic.commits[STEP],
+        write_golden(root / "golden"),
+    )
     # The registry server `.ci/setup` builds into the clone.
     (project / ".ci" / ".tools").mkdir(parents=True)
     (project / ".ci" / ".tools" / "bin").symlink_to(REPO / ".ci" / ".tools" / "bin")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BINDBOT_", "TFLM_"))}
-    env.update(synthetic_env(synthetic, root / "cache"))
-    env["PYTHONPATH"] = str(REPO)
-    env["BINDBOT_GOLDEN"] = str(write_golden(root / "golden"))
-    for args in (("lock", "--offline", synthetic.commits[STEP]), ("generate", "--offline")):
-        done = _bindbot(project, env, *args)
-        assert done.returncode == 0, done.stderr
-    shutil.copy(REPO / "rust_crate" / "Cargo.lock", project / "rust_crate" / "Cargo.lock")
     return project, env, root
 
 

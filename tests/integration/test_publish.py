@@ -421,30 +421,11 @@ _403 = (
 )
 
 
-def test_5xx_is_retried_then_an_error(crate, tmp_path) -> None:
-    _, package = crate
-    runner, slept = _canned(*[(101, _503)] * ATTEMPTS)
+def _publish_to_empty(runner, package, slept, tmp_path):
+    """Publish with canned cargo answers to a registry whose index has nothing yet."""
     empty = tmp_path / "empty-index"
     empty.mkdir()
-    with pytest.raises(RegistryError) as err:
-        publish(
-            runner,
-            package,
-            Registry("local", f"file://{empty}"),
-            TOKEN,
-            progress=lambda _: None,
-            sleep=slept.append,
-        )
-    assert "stayed unavailable" in err.value.problem and "503" in err.value.problem
-    assert len(runner.calls) == ATTEMPTS and slept == [2.0, 4.0]
-
-
-def test_5xx_then_success_publishes(crate, tmp_path) -> None:
-    _, package = crate
-    runner, slept = _canned((101, _503), (0, ""), (0, ""))
-    empty = tmp_path / "empty-index"
-    empty.mkdir()
-    result = publish(
+    return publish(
         runner,
         package,
         Registry("local", f"file://{empty}"),
@@ -452,23 +433,29 @@ def test_5xx_then_success_publishes(crate, tmp_path) -> None:
         progress=lambda _: None,
         sleep=slept.append,
     )
+
+
+def test_5xx_is_retried_then_an_error(crate, tmp_path) -> None:
+    _, package = crate
+    runner, slept = _canned(*[(101, _503)] * ATTEMPTS)
+    with pytest.raises(RegistryError) as err:
+        _publish_to_empty(runner, package, slept, tmp_path)
+    assert "stayed unavailable" in err.value.problem and "503" in err.value.problem
+    assert len(runner.calls) == ATTEMPTS and slept == [2.0, 4.0]
+
+
+def test_5xx_then_success_publishes(crate, tmp_path) -> None:
+    _, package = crate
+    runner, slept = _canned((101, _503), (0, ""), (0, ""))
+    result = _publish_to_empty(runner, package, slept, tmp_path)
     assert result.published == ("tflm-sys", "tflm") and slept == [2.0]
 
 
 def test_4xx_is_the_registrys_message_redacted_and_not_retried(crate, tmp_path) -> None:
     _, package = crate
     runner, slept = _canned((101, _403))
-    empty = tmp_path / "empty-index"
-    empty.mkdir()
     with pytest.raises(RegistryError) as err:
-        publish(
-            runner,
-            package,
-            Registry("local", f"file://{empty}"),
-            TOKEN,
-            progress=lambda _: None,
-            sleep=slept.append,
-        )
+        _publish_to_empty(runner, package, slept, tmp_path)
     line = err.value.one_line()
     assert "(403)" in line and "required permissions" in line
     assert TOKEN not in line and "***" in line

@@ -5,7 +5,6 @@ BINDBOT_REQUIRE_TOOLS so a missing cross toolchain fails instead of skipping."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from bindbot import errors
 from bindbot.verify.matrix import Report, Size, Step
 from tests.conftest import synthetic_env
 from tests.fixtures.models import write_golden
+from tests.fixtures.project import synthetic_project
 from tests.fixtures.synthetic import SyntheticUpstream
 from tests.integration.test_crate_synthetic import STEP, _require
 
@@ -28,18 +28,12 @@ def project(synthetic: SyntheticUpstream, tmp_path_factory: pytest.TempPathFacto
     for tool in ("cargo", "bindgen", "arm-none-eabi-gcc", "qemu-system-arm"):
         _require(tool)
     root = tmp_path_factory.mktemp("verify")
-    project = root / "project"
-    project.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BINDBOT_", "TFLM_"))}
-    env.update(synthetic_env(synthetic, root / "cache"))
-    env["PYTHONPATH"] = str(REPO)
-    env["BINDBOT_GOLDEN"] = str(write_golden(root / "golden"))
-    for args in (("lock", "--offline", synthetic.commits[STEP]), ("generate", "--offline")):
-        done = subprocess.run(
-            [sys.executable, "-m", "bindbot", *args], cwd=project, env=env, capture_output=True
-        )
-        assert done.returncode == 0, done.stderr
-    shutil.copy(REPO / "rust_crate" / "Cargo.lock", project / "rust_crate" / "Cargo.lock")
+    project, env = synthetic_project(
+        root,
+        synthetic_env(synthetic, root / "cache"),
+        synthetic.commits[STEP],
+        write_golden(root / "golden"),
+    )
     return project, env, root
 
 
