@@ -132,10 +132,15 @@ def write_app(
     write_atomic(dest / ".cargo" / "config.toml", render("consumer/config.toml.j2", **ctx))
     write_atomic(dest / "src" / "main.rs", render("consumer/main.rs.j2", **ctx))
     for triple, memory in boards.items():
-        write_atomic(
-            dest / "memory" / triple / "memory.x", render("consumer/memory.x.j2", memory=memory)
-        )
+        write_atomic(board_map(dest, triple), render("consumer/memory.x.j2", memory=memory))
     return dest
+
+
+def board_map(app: Path, triple: str) -> Path:
+    """The memory.x of the board a triple's build runs on (cargo's config cannot name a
+    triple with a dot, so the map is chosen by copying it to the root, as a one-board
+    application keeps it)."""
+    return app / "boards" / triple / "memory.x"
 
 
 def elf_path(app: Path, target: Target) -> Path:

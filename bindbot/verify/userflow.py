@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +83,9 @@ class UserFlow:
             )
             steps.append(self._timed("consumer host", lambda: self._host(app)))
             for target in TARGETS:
+                # The first failure is the report: later steps would only repeat it.
+                if not steps[-1].ok:
+                    break
                 if target.triple in consumer.CONSUMER_TRIPLES:
                     steps.append(
                         self._timed(
@@ -127,6 +131,7 @@ class UserFlow:
 
     def _cross(self, app: Path, target: Target) -> tuple[bool, str]:
         how = route(self.runner, target)
+        shutil.copyfile(consumer.board_map(app, target.triple), app / "memory.x")
         # The user's own linker and flags (rust-lld, cortex-m-rt's script), not the ones
         # bindbot's firmware uses: keep only what selects the compiler and core library.
         env = {
@@ -141,8 +146,10 @@ class UserFlow:
         elf = consumer.elf_path(app, target)
         size = self.runner(["arm-none-eabi-size", str(elf)])
         text = size.stdout.splitlines()[-1].split()[:3] if size.returncode == 0 else []
-        detail = f"{how.describe()}; text+data+bss {'+'.join(text)}" if text else how.describe()
-        return True, detail
+        if not text or int(text[0]) == 0:
+            # An image without code links "fine" when cortex-m-rt's script was not applied.
+            return False, f"{elf.name} has no code (was link.x applied?): {size.stdout.strip()}"
+        return True, f"{how.describe()}; text+data+bss {'+'.join(text)}"
 
     def _qemu(self, app: Path) -> tuple[bool, str]:
         target = next(t for t in TARGETS if t.triple == consumer.QEMU_TRIPLE)

@@ -19,15 +19,12 @@
 //! tflm::log::set_handler(print);
 //! tflm::log::clear_handler();
 //! ```
-use core::ffi::c_char;
-use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::ffi::{c_char, c_void};
 
 use tflm_sys as sys;
 
-/// The registered handler, as a type-erased function pointer (null: none). An atomic
-/// pointer, not a `static mut`: handlers may be set while another thread runs TFLM.
-static HANDLER: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
+// The handler lives in the C++ shim, as the context of the callback, in C++ atomics: no
+// Rust atomic is needed, so this works on targets without atomic pointers (thumbv4t).
 
 /// Sends every TFLM log message to `handler`, replacing any handler before it (including
 /// the `log`/`defmt` forwarding). Messages come without their line ending, at most 255
@@ -36,24 +33,23 @@ static HANDLER: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
 ///
 /// A handler that panics aborts the program: the panic cannot unwind through TFLM's C++.
 pub fn set_handler(handler: fn(&str)) {
-    HANDLER.store(handler as *mut (), Ordering::Release);
-    // SAFETY: `trampoline` matches the callback type and stays valid for the program's
-    // whole life; registering is an atomic store on the C++ side.
-    unsafe { sys::tflm_set_log_callback(Some(trampoline)) };
+    // SAFETY: `trampoline` matches the callback type and lives as long as the program;
+    // the context is a `fn(&str)`, which is what `trampoline` reads it back as.
+    unsafe { sys::tflm_set_log_callback(Some(trampoline), handler as *mut c_void) };
 }
 
 /// Drops TFLM's log messages from now on (the default without the `log`/`defmt` features).
 pub fn clear_handler() {
     // SAFETY: a null callback is how the shim is told to discard messages.
-    unsafe { sys::tflm_set_log_callback(None) };
-    HANDLER.store(ptr::null_mut(), Ordering::Release);
+    unsafe { sys::tflm_set_log_callback(None, core::ptr::null_mut()) };
 }
 
 /// Installs the `log`/`defmt` forwarding when one of those features is on and no handler
 /// was chosen: called by `MicroInterpreter::new`, before TFLM can log anything.
 pub(crate) fn install_feature_handler() {
+    // SAFETY: a read of the shim's atomic callback slot.
     #[cfg(any(feature = "log", feature = "defmt"))]
-    if HANDLER.load(Ordering::Acquire).is_null() {
+    if unsafe { sys::tflm_log_has_callback() } == 0 {
         // Two threads racing here both install the same forwarder: harmless.
         set_handler(forward);
     }
@@ -68,9 +64,8 @@ fn forward(message: &str) {
 }
 
 /// What the C++ shim calls, once per message.
-extern "C" fn trampoline(message: *const c_char, len: usize) {
-    let handler = HANDLER.load(Ordering::Acquire);
-    if handler.is_null() || message.is_null() {
+extern "C" fn trampoline(context: *mut c_void, message: *const c_char, len: usize) {
+    if context.is_null() || message.is_null() {
         return;
     }
     // SAFETY: the shim passes a buffer of `len` readable bytes that lives for this call.
@@ -84,8 +79,9 @@ extern "C" fn trampoline(message: *const c_char, len: usize) {
             unsafe { core::str::from_utf8_unchecked(&bytes[..e.valid_up_to()]) }
         }
     };
-    // SAFETY: only `set_handler` stores into HANDLER, and only a `fn(&str)`; function
-    // and data pointers have the same size on every target this crate builds for.
-    let handler: fn(&str) = unsafe { core::mem::transmute::<*mut (), fn(&str)>(handler) };
+    // SAFETY: only `set_handler` registers `trampoline`, always with a `fn(&str)` as the
+    // context; function and data pointers have the same size on every target this crate
+    // builds for.
+    let handler: fn(&str) = unsafe { core::mem::transmute::<*mut c_void, fn(&str)>(context) };
     handler(text);
 }
