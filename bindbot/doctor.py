@@ -143,4 +143,17 @@ def checks(config: Config, runner: Runner) -> list[Check]:
             "apt-get install qemu-system-arm",
             parse=ver(r"version \S+"),
         ),
+        _registry(config),
     ]
+
+
+def _registry(config: Config) -> Check:
+    """The local cargo registry server verify's `package` row publishes to."""
+    from bindbot.errors import ToolMissingError
+    from bindbot.verify.registry import TOOL, find_tool
+
+    try:
+        path = find_tool(config.project_dir)
+    except ToolMissingError as exc:
+        return Check(TOOL, "verify (package)", False, "", exc.fix)
+    return Check(TOOL, "verify (package)", True, path, "")
