@@ -117,19 +117,25 @@ def _publish_calls(runner: InterceptingRunner) -> list[str]:
     return [argv[argv.index("-p") + 1] for argv in runner.calls if argv[:2] == ("cargo", "publish")]
 
 
+def _to_registry(runner, package, server, crate_dir, cargo_env, progress, **kw):
+    """`publish` of the test package to the real registry server, as the command does."""
+    return publish(
+        runner,
+        package,
+        _registry(server),
+        TOKEN,
+        progress=progress,
+        crate_dir=crate_dir,
+        env=cargo_env,
+        **kw,
+    )
+
+
 def test_publishes_both_then_skips_both(cargo_registry, crate, cargo_env) -> None:  # noqa: F811
     crate_dir, package = crate
     messages: list[str] = []
     runner = InterceptingRunner()
-    first = publish(
-        runner,
-        package,
-        _registry(cargo_registry),
-        TOKEN,
-        progress=messages.append,
-        crate_dir=crate_dir,
-        env=cargo_env,
-    )
+    first = _to_registry(runner, package, cargo_registry, crate_dir, cargo_env, messages.append)
     version = package.crates[0].version
     assert first.published == ("tflm-sys", "tflm") and first.skipped == ()
     assert _publish_calls(runner) == ["tflm-sys", "tflm"]
@@ -178,14 +184,13 @@ def test_a_run_that_failed_after_tflm_sys_is_finished_by_the_next(
     slept: list[float] = []
     messages: list[str] = []
     with pytest.raises(RegistryError) as err:
-        publish(
+        _to_registry(
             runner,
             package,
-            _registry(cargo_registry),
-            TOKEN,
-            progress=messages.append,
-            crate_dir=crate_dir,
-            env=cargo_env,
+            cargo_registry,
+            crate_dir,
+            cargo_env,
+            messages.append,
             sleep=slept.append,
         )
     assert "stayed unavailable" in err.value.problem and "tflm " in err.value.problem
