@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bindbot.errors import PackageError
-from bindbot.fsutil import staged_dir, write_atomic
+from bindbot.fsutil import staged_dir, tree_digest, write_atomic
 from bindbot.package.vendor import MANIFEST_NAME, VendorSet, manifest_text, vendor_set
 from bindbot.runner import Runner
 from bindbot.upstream.lock import Lock
@@ -133,7 +133,13 @@ def package(
     final = cache_dir / "package" / lock.commit
     with staged_dir(final) as staging:
         vendor = stage(crate_dir, source_root, lock, staging)
-    target_dir = cache_dir / "package-target"
+    # cargo keeps the crates it unpacks from its local overlay registry under
+    # ~/.cargo/registry/src/<hash of the overlay's path>, and never unpacks the same
+    # name and version there again: a second package of the same version with other bytes
+    # (another bindbot, a regenerated crate) would verify `tflm` against the first run's
+    # `tflm-sys`. A target folder per staged content gives every package its own overlay;
+    # compiled TFLM objects come from the shared object cache anyway.
+    target_dir = cache_dir / "package-target" / tree_digest(final)[:16]
     args = ["cargo", "package", "--allow-dirty", "--target-dir", str(target_dir)]
     for name in PACKAGES:
         args += ["-p", name]

@@ -99,8 +99,10 @@ class UserFlow:
 
     def _user_env(self) -> dict[str, str]:
         env = consumer.user_env(self.env)
-        # A cargo home of its own: nothing this machine's cargo has seen helps the build,
-        # except the registry cache of crates.io, which a user has too.
+        # A cargo home of its own, as a new user has: crates.io's crates are downloaded
+        # afresh, and no crate unpacked by an earlier run (cargo never unpacks the same
+        # name and version twice) can stand in for the one just published.
+        env["CARGO_HOME"] = str(self.work / "cargo-home")
         path = [p for p in env.get("PATH", "").split(os.pathsep) if "bindbot" not in p]
         env["PATH"] = os.pathsep.join(path)
         return env
@@ -113,7 +115,7 @@ class UserFlow:
             Registry(registry.name, registry.index),
             "bindbot-local-token",
             progress=self.progress,
-            env=consumer.user_env(self.env),
+            env=self._user_env(),
         )
         return True, "; ".join(describe(result))
 
