@@ -103,7 +103,8 @@ class UserFlow:
         # afresh, and no crate unpacked by an earlier run (cargo never unpacks the same
         # name and version twice) can stand in for the one just published.
         env["CARGO_HOME"] = str(self.work / "cargo-home")
-        path = [p for p in env.get("PATH", "").split(os.pathsep) if "bindbot" not in p]
+        # No bindbot on PATH: drop every folder that holds a `bindbot` executable.
+        path = [p for p in env.get("PATH", "").split(os.pathsep) if not Path(p, "bindbot").exists()]
         env["PATH"] = os.pathsep.join(path)
         return env
 
