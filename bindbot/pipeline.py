@@ -278,6 +278,10 @@ class GenerateResult:
 DEBUG_LOG_SOURCE = "tensorflow/lite/micro/debug_log.cc"
 
 
+#: Where MicroMutableOpResolver's Add* methods are defined (the operator code each registers).
+RESOLVER_HEADER = "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+
+
 def op_features(tree: Path, sources: Sequence[str], gen_plan: GenPlan) -> dict[str, list[str]]:
     """Library file -> the op features that need it; files not named are always compiled."""
     from bindbot.build.kernels import op_files
@@ -293,6 +297,7 @@ def op_features(tree: Path, sources: Sequence[str], gen_plan: GenPlan) -> dict[s
 
 def generate(ctx: Context, *, check_only: bool = False) -> GenerateResult:
     """Render the crate for the lock's commit; write it (or, with check_only, compare)."""
+    from bindbot.build.opcodes import method_opcodes
     from bindbot.build.sources import library_sources
 
     upstream = ctx.upstream()
@@ -312,6 +317,9 @@ def generate(ctx: Context, *, check_only: bool = False) -> GenerateResult:
         kernels=frozenset(f for f in compiled if library.is_kernel(f)),
         features=op_features(tree / "tflm", compiled, gen_plan),
         version=pinned.crate_version,
+        opcodes=method_opcodes(
+            (tree / "tflm" / RESOLVER_HEADER).read_text(encoding="utf-8", errors="replace")
+        ),
     )
     header = next(f.text for f in files if f.path.endswith("tflm_shim.h"))
     bindings = run_bindgen(

@@ -28,6 +28,11 @@ INTERPRETER_METHODS: dict[str, str] = {
     "initialization_status": "new",
 }
 
+#: Methods the shim calls inside another shim function rather than one of their own.
+INTERPRETER_SHIM_CALLS: dict[str, str] = {
+    "initialization_status": "tflm_interpreter_new",  # checked while constructing
+}
+
 #: The constructor parameters the shim passes; every other one takes its C++ default.
 INTERPRETER_CTOR_PARAMS = ("model", "op_resolver", "tensor_arena", "tensor_arena_size")
 
@@ -80,9 +85,8 @@ def binding_for(
         safe = INTERPRETER_METHODS.get(member)
         if safe is None:
             return None
-        return Binding(
-            (f"{SAFE}::MicroInterpreter::{safe}", f"{SYS}::tflm_interpreter_{snake(member)}")
-        )
+        shim = INTERPRETER_SHIM_CALLS.get(member, f"tflm_interpreter_{snake(member)}")
+        return Binding((f"{SAFE}::MicroInterpreter::{safe}", f"{SYS}::{shim}"))
     if entity == "tflite::MicroMutableOpResolver":
         if member.startswith("Add") and member != "AddCustom":
             fn = snake(member)

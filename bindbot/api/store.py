@@ -121,7 +121,15 @@ class ModelStore:
         if self._setup_id is None:
             resource = find_resource_dir(self.config.clang_resource_dir, self.runner)
             self._setup_id = json.dumps(
-                [EXTRACTOR_VERSION, libclang_version(), str(resource), list(self.config.defines)]
+                # The header list is part of the setup: the per-commit memo must not hand
+                # back a model parsed from fewer headers than the surface names now.
+                [
+                    EXTRACTOR_VERSION,
+                    libclang_version(),
+                    str(resource),
+                    list(self.config.defines),
+                    sorted(API_HEADERS),
+                ]
             )
         return self._setup_id
 

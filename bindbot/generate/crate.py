@@ -7,12 +7,13 @@ else varies between runs: no dates, no paths of this machine, sorted inputs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bindbot import __version__
 from bindbot.api.model import ApiModel, EnumEntity
 from bindbot.api.rust_names import enum_variant
+from bindbot.build.opcodes import OpCode, builtin_values
 from bindbot.generate.plan import GenPlan
 from bindbot.render import TEMPLATES, render
 from bindbot.upstream.repo import CommitInfo
@@ -114,6 +115,8 @@ class OpRow:
     shim: str
     feature: str  # the cargo feature that compiles its kernel: op-fully-connected
     macro: str  # what tflm-sys defines for the shim when the feature is on
+    builtin: int | None = None  # the builtin operator code it registers, if builtin
+    custom: str | None = None  # the custom name it registers, if custom
 
 
 def op_feature(rust_method: str) -> str:
@@ -180,22 +183,37 @@ def render_crate(
     kernels: frozenset[str] = frozenset(),
     features: dict[str, list[str]] | None = None,
     version: str = CRATE_BASE_VERSION,
+    opcodes: Mapping[str, OpCode] | None = None,
 ) -> list[GeneratedFile]:
-    """Every template-rendered file (the bindgen output is added by the caller)."""
+    """Every template-rendered file (the bindgen output is added by the caller).
+
+    `opcodes` (resolver method -> the operator code it registers) lets the crate find the
+    kernel for a model's operator; without it operators are added only by name."""
     types = tensor_types(model)
     known = {t.c_name: t.variant for t in types}
     elements = [ElementRow(r, c, known[c]) for r, c in ELEMENTS if c in known]
-    ops = [
-        OpRow(
-            op.method,
-            op.method.removeprefix("Add"),
-            op.rust,
-            op.shim,
-            op_feature(op.rust),
-            op_macro(op_feature(op.rust)),
+    builtin_enum = model.get("tflite::BuiltinOperator")
+    builtins = (
+        builtin_values((v.name, v.value) for v in builtin_enum.values)
+        if isinstance(builtin_enum, EnumEntity)
+        else {}
+    )
+    codes = dict(opcodes or {})
+    ops = []
+    for op in plan.ops:
+        code = codes.get(op.method)
+        ops.append(
+            OpRow(
+                op.method,
+                op.method.removeprefix("Add"),
+                op.rust,
+                op.shim,
+                op_feature(op.rust),
+                op_macro(op_feature(op.rust)),
+                builtin=builtins.get(code.name) if code and code.kind == "builtin" else None,
+                custom=code.name if code and code.kind == "custom" else None,
+            )
         )
-        for op in plan.ops
-    ]
     methods = {op.method for op in plan.ops}
     ctx = {
         "stamp": stamp(commit.sha),
@@ -204,6 +222,7 @@ def render_crate(
         "crate_version": crate_version(commit.sha, version),
         "plan": plan,
         "ops": ops,
+        "builtins": builtins,
         "tensor_types": types,
         "elements": elements,
         "has_signal_ops": methods >= SIGNAL_OPS,

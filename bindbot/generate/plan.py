@@ -62,6 +62,13 @@ class GenPlan:
     #: declared), "string" for the older `DebugLog(const char*)`.
     debug_log: str = "format"
     debug_vsnprintf: bool = False
+    #: The shim builds the interpreter on its own arena allocator (a SingleArenaBufferAllocator
+    #: subclass, a GreedyMemoryPlanner and MicroAllocator::Create), which turns the failed
+    #: allocations TFLM does not check into an error. False on APIs without those classes.
+    arena_guard: bool = False
+    #: The interpreter's state and current operator can be read (MicroInterpreterContext,
+    #: MicroInterpreterGraph), so errors name the operator that failed.
+    graph_state: bool = False
 
 
 def _shim_constructor(ctors: tuple[Function, ...]) -> tuple[tuple[CtorArg, ...], bool] | None:
@@ -149,6 +156,7 @@ def plan(model: ApiModel, commit: str, resolver_capacity: int = 32) -> GenPlan:
             "extend templates/shim for the new registration style",
         )
     debug_log, vsnprintf = _debug_log(model)
+    guard = "initialization_status" in names and _arena_guard(model, interp)
     return GenPlan(
         commit=commit,
         ops=tuple(ops[k] for k in sorted(ops)),
@@ -159,6 +167,75 @@ def plan(model: ApiModel, commit: str, resolver_capacity: int = 32) -> GenPlan:
         resolver_capacity=resolver_capacity,
         debug_log=debug_log,
         debug_vsnprintf=vsnprintf,
+        arena_guard=guard,
+        graph_state=_graph_state(model),
+    )
+
+
+def _methods(model: ApiModel, name: str) -> dict[str, tuple[Function, ...]]:
+    entity = model.get(name)
+    if not isinstance(entity, RecordEntity):
+        return {}
+    found: dict[str, tuple[Function, ...]] = {}
+    for method in entity.methods:
+        found[method.name] = (*found.get(method.name, ()), method)
+    return found
+
+
+def _takes(functions: tuple[Function, ...], *wanted: str) -> bool:
+    """Some overload's parameters are, in order, of the `wanted` types (canonical spelling
+    containing each string), with every further parameter defaulted."""
+    for function in functions:
+        params = function.params
+        if len(params) < len(wanted) or any(p.default is None for p in params[len(wanted) :]):
+            continue
+        if all(w in p.canonical for w, p in zip(wanted, params, strict=False)):
+            return True
+    return False
+
+
+#: The SingleArenaBufferAllocator methods the shim's GuardedArena overrides, with their
+#: parameters: an upstream change to any of them turns the guard off (and the plan says so).
+_GUARDED_ALLOCATIONS: dict[str, tuple[str, ...]] = {
+    "AllocatePersistentBuffer": ("unsigned long", "unsigned long"),
+    "AllocateTemp": ("unsigned long", "unsigned long"),
+    "AllocateResizableBuffer": ("unsigned long", "unsigned long"),
+    "ResizeBuffer": ("unsigned char *", "unsigned long", "unsigned long"),
+    "ReserveNonPersistentOverlayMemory": ("unsigned long", "unsigned long"),
+    "GetUsedBytes": (),
+    "GetPersistentUsedBytes": (),
+    "GetAvailableMemory": ("unsigned long",),
+}
+
+
+def _arena_guard(model: ApiModel, interp: RecordEntity) -> bool:
+    arena = _methods(model, "tflite::SingleArenaBufferAllocator")
+    allocator = _methods(model, "tflite::MicroAllocator")
+    planner = model.get("tflite::GreedyMemoryPlanner")
+    if not isinstance(planner, RecordEntity) or not arena:
+        return False
+    if planner.constructors and not any(not c.params for c in planner.constructors):
+        return False
+    for method, params in _GUARDED_ALLOCATIONS.items():
+        if not _takes(arena.get(method, ()), *params):
+            return False
+    if not _takes(
+        allocator.get("Create", ()), "SingleArenaBufferAllocator *", "MicroMemoryPlanner *"
+    ):
+        return False
+    return _takes(interp.constructors, "Model", "MicroOpResolver", "MicroAllocator *")
+
+
+def _graph_state(model: ApiModel) -> bool:
+    context = _methods(model, "tflite::MicroInterpreterContext")
+    graph = _methods(model, "tflite::MicroInterpreterGraph")
+    # MicroInterpreter::context() is protected, so the model does not list it: the shim
+    # reaches it through a subclass, and its compile would fail were it gone.
+    return (
+        "GetInterpreterState" in context
+        and "graph" in _methods(model, "tflite::MicroContext")
+        and {"GetCurrentSubgraphIndex", "GetCurrentOperatorIndex"} <= graph.keys()
+        and isinstance(model.get("tflite::GetMicroContext"), FunctionEntity)
     )
 
 

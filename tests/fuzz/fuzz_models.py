@@ -1,45 +1,432 @@
-"""Mutation fuzzing of model loading: mutated example models go through
-`Model::from_buffer`, `MicroInterpreter::new` and `invoke`.
+"""Mutation fuzzing of the safe `tflm` crate: mutated models, random input data, random arenas.
 
-Input `i` is derived from (seed, i) alone, so any input can be replayed by its index. The
-inputs run in chunks, each in a fresh process; when a chunk dies, the failing index is
-isolated, classified by its signal (SIGSEGV: a memory fault; SIGABRT: a TFLM assertion
-stopping the program) and skipped. Stable Rust has no sanitizers, so memory errors that do
-not crash are looked for with valgrind's memcheck on a share of the inputs. Exits non-zero
-when anything crashed or memcheck complained, listing each finding.
+Input `i` is derived from (seed, i) and the ordered seed-model list alone, so any input can be
+replayed by its index (`--replay I`). For each input, a seed model is mutated (or, one time in
+four, kept intact so the kernels run on a valid graph), then `Model::from_buffer` verifies it,
+`MicroInterpreter::new` builds it in an arena of random size (1 KiB to 400 KiB, sometimes at an
+odd offset, pre-filled with a junk byte), every input tensor is filled with random data or
+extreme values through the typed `input::<T>` API (0, -1, MIN, MAX; NaN, infinities and
+subnormals for floats), and the model is invoked twice (refilled and/or reset in between).
 
-    python tests/fuzz/fuzz_models.py --iterations 20000 --valgrind 2000
+Seeds: the golden example models plus a per-op sample of upstream's `.tflite` files, exported
+from the bare repository at the crate's pinned commit. Each seed gets an op resolver with the
+operators it needs, found by asking `MicroInterpreter::new` which one is missing and trying
+every `Op` until that name goes away (`resolver_for` in the Rust harness; when the crate grows
+`OpResolver::from_model`, switching to it is one line there).
 
-To keep an input for inspection, replay it alone with FUZZ_DUMP_DIR set:
-`FUZZ_DUMP_DIR=/tmp rust_crate/target/release/fuzz-models INDEX 1 SEED MODELS...`.
+Memory errors: by default the TFLM C++ library is built with AddressSanitizer (`--sanitizer
+asan`: CXXFLAGS/CFLAGS `-fsanitize=address`; the ASan runtime is linked statically into the
+harness binary, because rustc links with -nodefaultlibs, so gcc's `-fsanitize=address` alone
+adds no runtime). The Rust side is not instrumented, so the harness itself checks that every
+tensor slice the safe API hands out lies inside the arena (or, for outputs, the model), and
+that `arena_used_bytes()` does not exceed the arena. `--sanitizer valgrind` runs the plain
+build under memcheck, `--sanitizer none` runs it bare (crashes only).
+
+Inputs run in chunks, each in a fresh process. When a chunk dies (signal, ASan report, panic,
+timeout), it is bisected down to the input index, and the finding is printed with its signal,
+the ASan error kind and the top frames. Exits non-zero when anything was found.
+
+    python3 tests/fuzz/fuzz_models.py --iterations 20000
+    python3 tests/fuzz/fuzz_models.py --replay 1234          # one input, verbose
+    python3 tests/fuzz/fuzz_models.py --sanitizer valgrind --iterations 200
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import hashlib
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
-import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-RUST = r"""
-use tflm::{MicroInterpreter, Model, OpResolver};
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CRATE = ROOT / "rust_crate"
+DEFAULT_GOLDEN = ROOT.parent / "shared" / "golden"
+DEFAULT_UPSTREAM = Path("/work/.mirror/tensorflow+tflite-micro/repo")
+SANITIZERS = ("asan", "none", "valgrind")
+# handle_abort=1: a TFLM assertion or TFLITE_ABORT (SIGABRT) gets ASan's stack trace too.
+ASAN_OPTIONS = "detect_leaks=0:abort_on_error=1:halt_on_error=1:handle_abort=1"
+ASAN_CFLAGS = "-fsanitize=address -fno-omit-frame-pointer"
+VALGRIND = ["valgrind", "-q", "--error-exitcode=99", "--exit-on-first-error=yes"]
+SIGNALS = {
+    -int(signal.SIGSEGV): "SIGSEGV",
+    -int(signal.SIGABRT): "SIGABRT",
+    -int(signal.SIGBUS): "SIGBUS",
+    -int(signal.SIGFPE): "SIGFPE",
+    -int(signal.SIGILL): "SIGILL",
+    -int(signal.SIGKILL): "SIGKILL",
+}
 
-struct Rng(u64);
+# ---------------------------------------------------------------------------------------------
+# Rust shared by fuzz-models and arena-sweep (src/common.rs of both harness crates).
+# /*ALL_OPS*/ is replaced by every `Op` variant of the crate under test (read from ops.rs).
+
+RUST_COMMON = r"""
+//! Shared by the fuzz harnesses: seeded randomness, buffers ASan can bound exactly, op
+//! resolver discovery, typed input filling and tensor placement checks.
+#![allow(dead_code)]
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use tflm::{Error, MicroInterpreter, Model, Op, OpResolver, TensorType};
+
+static VERBOSE_LOG: AtomicBool = AtomicBool::new(false);
+pub static LOG_MESSAGES: AtomicUsize = AtomicUsize::new(0);
+
+fn log_handler(message: &str) {
+    LOG_MESSAGES.fetch_add(1, Ordering::Relaxed);
+    if VERBOSE_LOG.load(Ordering::Relaxed) {
+        eprintln!("tflm: {}", message.trim_end());
+    }
+}
+
+/// Routes TFLM's log through the crate's callback (exercising it); printed when verbose, so
+/// an abort's report shows what TFLM said last.
+pub fn install_log(verbose: bool) {
+    VERBOSE_LOG.store(verbose, Ordering::Relaxed);
+    tflm::log::set_handler(log_handler);
+}
+
+/// Every operator of the crate under test (generated from tflm/src/ops.rs).
+pub const ALL_OPS: &[Op] = &[/*ALL_OPS*/];
+
+/// Arena for op discovery and for "does it build at all" checks.
+pub const BIG_ARENA: usize = 16 << 20;
+
+pub struct Rng(u64);
+
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// The generator of input `index`: a function of (seed, index) only.
+    pub fn for_input(seed: u64, index: u64) -> Rng {
+        let mut z = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
+    }
+    pub fn chance(&mut self, one_in: usize) -> bool {
+        self.below(one_in) == 0
     }
 }
 
-const INTERESTING: [u32; 8] = [0, 1, 0x7f, 0x80, 0xff, 0xffff, 0x7fff_ffff, 0xffff_ffff];
+/// Heap memory of exactly `len` bytes, 64-byte aligned: ASan's redzone starts at its end, so
+/// an access one byte past an arena or a model is reported.
+pub struct Buf {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Buf {
+    fn layout(len: usize) -> Layout {
+        Layout::from_size_align(len.max(1), 64).unwrap()
+    }
+    pub fn new(len: usize) -> Buf {
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { alloc_zeroed(Self::layout(len)) };
+        assert!(!ptr.is_null(), "out of memory for {len} bytes");
+        Buf { ptr, len }
+    }
+    pub fn from_bytes(bytes: &[u8]) -> Buf {
+        let mut b = Buf::new(bytes.len());
+        b.bytes_mut().copy_from_slice(bytes);
+        b
+    }
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: ptr owns len initialised bytes.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and &mut self makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+    pub fn span(&self) -> (usize, usize) {
+        (self.ptr as usize, self.ptr as usize + self.len)
+    }
+}
+
+impl Drop for Buf {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { dealloc(self.ptr, Self::layout(self.len)) }
+    }
+}
+
+/// The op resolver a seed model gets. Once the crate has `OpResolver::from_model`, this is
+/// the one line to change: `OpResolver::from_model(model).unwrap_or_default()`.
+pub fn resolver_for(model: &Model<'_>, scratch: &mut [u8]) -> OpResolver {
+    discover_resolver(model, scratch)
+}
+
+/// The operators `model` needs: while `MicroInterpreter::new` reports a missing operator,
+/// add the `Op` whose registration makes that name go away.
+pub fn discover_resolver(model: &Model<'_>, scratch: &mut [u8]) -> OpResolver {
+    let mut resolver = OpResolver::new();
+    loop {
+        let missing = match try_build(model, &resolver, scratch) {
+            Err(Error::MissingOp(name)) => name,
+            _ => return resolver,
+        };
+        let mut found = None;
+        for &op in ALL_OPS {
+            if resolver.ops().any(|have| have == op) {
+                continue;
+            }
+            let mut trial = resolver.clone();
+            if trial.add(op).is_err() {
+                return resolver; // full
+            }
+            match try_build(model, &trial, scratch) {
+                Err(Error::MissingOp(name)) if name == missing => {}
+                _ => {
+                    found = Some(trial);
+                    break;
+                }
+            }
+        }
+        match found {
+            Some(next) => resolver = next,
+            None => return resolver, // no Op registers it (a custom op of another build)
+        }
+    }
+}
+
+/// Builds an interpreter and drops it again.
+pub fn try_build(model: &Model<'_>, resolver: &OpResolver, arena: &mut [u8]) -> Result<(), Error> {
+    MicroInterpreter::new(model, resolver, arena).map(drop)
+}
+
+/// Where a tensor's data lies.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Place {
+    Empty,
+    Arena,
+    Model,
+    Elsewhere,
+}
+
+pub struct Region {
+    pub arena: (usize, usize),
+    pub model: (usize, usize),
+}
+
+impl Region {
+    pub fn place(&self, ptr: usize, bytes: usize) -> Place {
+        if bytes == 0 {
+            return Place::Empty;
+        }
+        let end = ptr.saturating_add(bytes);
+        let inside = |(lo, hi): (usize, usize)| ptr >= lo && end <= hi;
+        if inside(self.arena) {
+            Place::Arena
+        } else if inside(self.model) {
+            Place::Model
+        } else {
+            Place::Elsewhere
+        }
+    }
+}
+
+/// Element types the fuzzer can fill: random values and the extremes kernels trip on.
+pub trait Sample: tflm::Element {
+    fn random(rng: &mut Rng) -> Self;
+    const EXTREMES: &'static [Self];
+}
+
+macro_rules! int_sample {
+    ($($t:ty),*) => {$(
+        impl Sample for $t {
+            fn random(rng: &mut Rng) -> Self {
+                rng.next() as $t
+            }
+            const EXTREMES: &'static [Self] =
+                &[0, 1, <$t>::MIN, <$t>::MAX, (0 as $t).wrapping_sub(1), <$t>::MAX / 2 + 1];
+        }
+    )*};
+}
+int_sample!(i8, u8, i16, u16, i32, u32, i64, u64);
+
+impl Sample for f32 {
+    fn random(rng: &mut Rng) -> Self {
+        f32::from_bits(rng.next() as u32)
+    }
+    const EXTREMES: &'static [Self] = &[
+        0.0, -0.0, 1.0, -1.0, f32::MAX, f32::MIN, f32::MIN_POSITIVE, 1e-45, f32::NAN,
+        f32::INFINITY, f32::NEG_INFINITY, 65504.0, -1e30,
+    ];
+}
+
+impl Sample for f64 {
+    fn random(rng: &mut Rng) -> Self {
+        f64::from_bits(rng.next())
+    }
+    const EXTREMES: &'static [Self] = &[
+        0.0, -0.0, 1.0, -1.0, f64::MAX, f64::MIN, f64::MIN_POSITIVE, 5e-324, f64::NAN,
+        f64::INFINITY, f64::NEG_INFINITY,
+    ];
+}
+
+pub fn fill_slice<T: Sample>(data: &mut [T], rng: &mut Rng) {
+    let pick = |rng: &mut Rng| T::EXTREMES[rng.below(T::EXTREMES.len())];
+    match rng.below(8) {
+        0..=2 => data.iter_mut().for_each(|x| *x = T::random(rng)),
+        3 => {
+            let v = pick(rng);
+            data.fill(v);
+        }
+        4 | 5 => data.iter_mut().for_each(|x| {
+            *x = if rng.chance(3) { pick(rng) } else { T::random(rng) }
+        }),
+        6 => data.fill(T::EXTREMES[0]),
+        _ => data
+            .iter_mut()
+            .enumerate()
+            .for_each(|(k, x)| *x = T::EXTREMES[2 + k % 2]),
+    }
+}
+
+/// Runs `$body` with `$T` the Rust element type of tensor type `$ty`, or `$other`.
+#[macro_export]
+macro_rules! by_type {
+    ($ty:expr, $T:ident => $body:expr, $other:expr) => {
+        match $ty {
+            TensorType::Int8 => { type $T = i8; $body }
+            TensorType::UInt8 => { type $T = u8; $body }
+            TensorType::Int16 => { type $T = i16; $body }
+            TensorType::UInt16 => { type $T = u16; $body }
+            TensorType::Int32 => { type $T = i32; $body }
+            TensorType::UInt32 => { type $T = u32; $body }
+            TensorType::Int64 => { type $T = i64; $body }
+            TensorType::UInt64 => { type $T = u64; $body }
+            TensorType::Float32 => { type $T = f32; $body }
+            TensorType::Float64 => { type $T = f64; $body }
+            _ => $other,
+        }
+    };
+}
+
+fn fill_one<T: Sample>(
+    interp: &mut MicroInterpreter<'_>,
+    j: usize,
+    rng: &mut Rng,
+    region: &Region,
+    findings: &mut Vec<String>,
+) -> bool {
+    let Ok(data) = interp.input::<T>(j) else { return false };
+    let bytes = std::mem::size_of_val(data);
+    let ptr = data.as_ptr() as usize;
+    match region.place(ptr, bytes) {
+        Place::Arena | Place::Empty => {
+            fill_slice(data, rng);
+            true
+        }
+        Place::Model => {
+            findings.push(format!(
+                "input-aliases-model: input {j}'s {bytes} data bytes lie in the model buffer, \
+                 handed out as &mut [{}] while the model borrows them shared",
+                std::any::type_name::<T>()
+            ));
+            false
+        }
+        Place::Elsewhere => {
+            findings.push(format!(
+                "input-outside-arena: input {j}'s {bytes} data bytes at {ptr:#x} are outside \
+                 the arena {:#x?} and the model {:#x?}",
+                region.arena, region.model
+            ));
+            false
+        }
+    }
+}
+
+/// Fills every input tensor through `input::<T>`; returns (filled, skipped).
+pub fn fill_inputs(
+    interp: &mut MicroInterpreter<'_>,
+    rng: &mut Rng,
+    region: &Region,
+    findings: &mut Vec<String>,
+) -> (usize, usize) {
+    let (mut filled, mut skipped) = (0, 0);
+    for j in 0..interp.inputs_len() {
+        let Ok(ty) = interp.input_tensor(j).map(|t| t.tensor_type()) else {
+            skipped += 1;
+            continue;
+        };
+        let ok = by_type!(ty, T => fill_one::<T>(interp, j, rng, region, findings), false);
+        if ok { filled += 1 } else { skipped += 1 }
+    }
+    (filled, skipped)
+}
+
+fn output_place<T: Sample>(
+    interp: &MicroInterpreter<'_>,
+    k: usize,
+    region: &Region,
+) -> Option<(usize, usize, Place)> {
+    let data = interp.output::<T>(k).ok()?;
+    let bytes = std::mem::size_of_val(data);
+    let ptr = data.as_ptr() as usize;
+    Some((ptr, bytes, region.place(ptr, bytes)))
+}
+
+/// Every output slice must lie in the arena or the model.
+pub fn check_outputs(interp: &MicroInterpreter<'_>, region: &Region, findings: &mut Vec<String>) {
+    for k in 0..interp.outputs_len() {
+        let Ok(ty) = interp.output_tensor(k).map(|t| t.tensor_type()) else { continue };
+        let place = by_type!(ty, T => output_place::<T>(interp, k, region), None);
+        if let Some((ptr, bytes, Place::Elsewhere)) = place {
+            findings.push(format!(
+                "output-outside-arena: output {k}'s {bytes} data bytes at {ptr:#x} are outside \
+                 the arena {:#x?} and the model {:#x?}",
+                region.arena, region.model
+            ));
+        }
+    }
+}
+
+pub fn check_used(interp: &MicroInterpreter<'_>, arena_len: usize, findings: &mut Vec<String>) {
+    let used = interp.arena_used_bytes();
+    if used > arena_len {
+        findings.push(format!("arena-overuse: arena_used_bytes() = {used} > arena {arena_len}"));
+    }
+}
+
+pub fn error_kind(e: &Error) -> &'static str {
+    match e {
+        Error::ArenaTooSmall { .. } => "arena_too_small",
+        Error::MissingOp(_) => "missing_op",
+        Error::Failed(_) => "failed",
+        Error::InvalidModel => "invalid_model",
+        Error::SchemaVersion { .. } => "schema_version",
+        Error::MisalignedModel => "misaligned",
+        _ => "other",
+    }
+}
+"""
+
+RUST_FUZZ = r"""
+mod common;
+use common::*;
+use std::collections::BTreeMap;
+use tflm::{MicroInterpreter, Model, OpResolver};
+
+const INTERESTING: [u32; 10] =
+    [0, 1, 0x7f, 0x80, 0xff, 0xffff, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0xffff_fff0];
 
 fn mutate(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
     let mut m = base.to_vec();
@@ -48,7 +435,7 @@ fn mutate(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
         if len < 8 {
             break;
         }
-        match rng.below(6) {
+        match rng.below(8) {
             0 => { let i = rng.below(len); m[i] ^= 1 << rng.below(8); }
             1 => { let i = rng.below(len); m[i] = rng.next() as u8; }
             2 => {
@@ -62,17 +449,31 @@ fn mutate(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
                 let n = rng.below(64).min(len - a).min(len - b);
                 m.copy_within(a..a + n, b);
             }
+            5 => {
+                // Nudge a little-endian word: dims, offsets and indices move by a little.
+                let i = rng.below(len.saturating_sub(4)) & !3;
+                let w = u32::from_le_bytes(m[i..i + 4].try_into().unwrap());
+                let d = 1 + rng.below(16) as u32;
+                let w = if rng.chance(2) { w.wrapping_add(d) } else { w.wrapping_sub(d) };
+                m[i..i + 4].copy_from_slice(&w.to_le_bytes());
+            }
+            6 => { let i = rng.below(len); m[i] = [0u8, 1, 0x7f, 0x80, 0xff][rng.below(5)]; }
             _ => { let i = rng.below(len.saturating_sub(4)) & !3; m[i..i + 4].fill(0); }
         }
     }
     m
 }
 
-fn resolver() -> OpResolver {
-    let mut r = OpResolver::new();
-    r.add_fully_connected().unwrap().add_reshape().unwrap().add_softmax().unwrap();
-    r.add_depthwise_conv_2d().unwrap().add_conv_2d().unwrap().add_average_pool_2d().unwrap();
-    r
+fn arena_size(rng: &mut Rng, lo: usize, hi: usize) -> usize {
+    let span = hi.saturating_sub(lo);
+    if rng.chance(2) {
+        lo + rng.below(span + 1)
+    } else {
+        // Log-uniform: as many small arenas as large ones.
+        let (l, h) = ((lo.max(1) as f64).ln(), (hi.max(1) as f64).ln());
+        let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+        ((l + u * (h - l)).exp() as usize).clamp(lo, hi)
+    }
 }
 
 fn main() {
@@ -80,120 +481,785 @@ fn main() {
     let start: usize = args[1].parse().unwrap();
     let count: usize = args[2].parse().unwrap();
     let seed: u64 = args[3].parse().unwrap();
-    let models: Vec<Vec<u8>> = args[4..].iter().map(|p| std::fs::read(p).unwrap()).collect();
-    let resolver = resolver();
-    let mut arena = vec![0u8; 160 * 1024];
-    let mut words = vec![0u128; 400 * 1024 / 16];
-    let (mut parsed, mut built, mut invoked) = (0usize, 0usize, 0usize);
+    let arena_min: usize = args[4].parse().unwrap();
+    let arena_max: usize = args[5].parse().unwrap();
+    let paths = &args[6..];
+    let models: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let verbose = std::env::var_os("FUZZ_VERBOSE").is_some();
+    install_log(verbose);
+    let dump = std::env::var_os("FUZZ_DUMP_DIR");
+    let mut resolvers: Vec<Option<OpResolver>> = vec![None; models.len()];
+    let mut scratch: Option<Buf> = None;
+    let mut totals: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut add = |key: &'static str, n: usize| *totals.entry(key).or_insert(0) += n;
     for i in start..start + count {
-        let mut rng = Rng((seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
-        rng.next();
-        let base = &models[i % models.len()];
-        let input = mutate(&mut rng, base);
-        if let Some(dir) = std::env::var_os("FUZZ_DUMP_DIR") {
-            // Keep the input to inspect it (replay one index with count 1).
-            let path = std::path::Path::new(&dir).join(format!("input-{i}.tflite"));
+        let mut rng = Rng::for_input(seed, i as u64);
+        let k = i % models.len();
+        let base = &models[k];
+        let resolver = resolvers[k].get_or_insert_with(|| {
+            let buf = Buf::from_bytes(base);
+            let scratch = scratch.get_or_insert_with(|| Buf::new(BIG_ARENA));
+            match Model::from_buffer(buf.bytes()) {
+                Ok(model) => resolver_for(&model, scratch.bytes_mut()),
+                Err(_) => OpResolver::new(),
+            }
+        });
+        let mutated = !rng.chance(4);
+        let input = if mutated { mutate(&mut rng, base) } else { base.clone() };
+        let size = arena_size(&mut rng, arena_min, arena_max);
+        let offset = if rng.chance(4) { rng.below(16) } else { 0 };
+        let junk = [0u8, 0xaa, 0xff, rng.next() as u8][rng.below(4)];
+        if verbose {
+            eprintln!(
+                "input {i}: seed {k} {} ({} ops), {}{} bytes, arena {size} bytes at offset \
+                 {offset} filled with {junk:#04x}",
+                paths[k],
+                resolver.ops().count(),
+                if mutated { "mutated, " } else { "intact, " },
+                input.len()
+            );
+        }
+        if let Some(dir) = &dump {
+            let path = std::path::Path::new(dir).join(format!("input-{i}.tflite"));
             std::fs::write(path, &input).unwrap();
         }
-        let bytes = words.as_mut_ptr().cast::<u8>();
-        let buf = unsafe { std::slice::from_raw_parts_mut(bytes, input.len()) };
-        buf.copy_from_slice(&input);
-        let Ok(model) = Model::from_buffer(buf) else { continue };
-        parsed += 1;
-        let built_interpreter = MicroInterpreter::new(&model, &resolver, &mut arena);
-        let Ok(mut interpreter) = built_interpreter else { continue };
-        built += 1;
-        if interpreter.invoke().is_ok() {
-            invoked += 1;
+        add("inputs", 1);
+        let model_buf = Buf::from_bytes(&input);
+        let mut arena_buf = Buf::new(size + offset);
+        arena_buf.bytes_mut().fill(junk);
+        let (lo, hi) = arena_buf.span();
+        let region = Region { arena: (lo + offset, hi), model: model_buf.span() };
+        let Ok(model) = Model::from_buffer(model_buf.bytes()) else { continue };
+        add("verified", 1);
+        let arena = &mut arena_buf.bytes_mut()[offset..];
+        let mut interp = match MicroInterpreter::new(&model, resolver, arena) {
+            Ok(interp) => interp,
+            Err(e) => {
+                add(error_kind(&e), 1);
+                continue;
+            }
+        };
+        add("built", 1);
+        let mut findings = Vec::new();
+        check_used(&interp, size, &mut findings);
+        for round in 0..2 {
+            let refill = round == 0 || rng.chance(2);
+            if round == 1 && rng.chance(4) && interp.reset().is_ok() {
+                add("resets", 1);
+            }
+            if refill {
+                let (filled, skipped) = fill_inputs(&mut interp, &mut rng, &region, &mut findings);
+                add("inputs_filled", filled);
+                add("inputs_skipped", skipped);
+            }
+            match interp.invoke() {
+                Ok(()) => add("invokes_ok", 1),
+                Err(_) => add("invokes_err", 1),
+            }
+            check_outputs(&interp, &region, &mut findings);
+        }
+        findings.dedup();
+        for f in findings {
+            println!("finding {i} {f}");
         }
     }
-    println!("{count} {parsed} {built} {invoked}");
+    add("log_messages", LOG_MESSAGES.load(std::sync::atomic::Ordering::Relaxed));
+    let line: Vec<String> = totals.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("totals {}", line.join(" "));
 }
 """
 
+# ---------------------------------------------------------------------------------------------
+# Building the harness
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    root = Path(__file__).resolve().parents[2]
-    parser.add_argument("--crate", type=Path, default=root / "rust_crate")
-    parser.add_argument("--golden", type=Path, default=root.parent / "shared" / "golden")
-    parser.add_argument("--iterations", type=int, default=20000)
-    parser.add_argument("--valgrind", type=int, default=1000, help="inputs run under memcheck")
-    parser.add_argument("--seed", type=int, default=20261123)
-    args = parser.parse_args()
-    crate = args.crate.resolve()
-    models = [
-        str(args.golden / "models" / f"{name}.tflite")
-        for name in ("hello_world_int8", "hello_world_float", "micro_speech_quantized")
-    ]
-    project = Path(tempfile.mkdtemp(prefix="bindbot-fuzz-"))
-    (project / "src").mkdir()
-    (project / "Cargo.toml").write_text(
-        '[package]\nname = "fuzz-models"\nversion = "0.0.0"\nedition = "2021"\n\n'
-        f'[dependencies]\ntflm = {{ path = "{crate / "tflm"}" }}\n\n[workspace]\n'
-    )
-    (project / "src" / "main.rs").write_text(RUST)
-    env = {**os.environ, "CARGO_TARGET_DIR": str(crate / "target")}
-    subprocess.run(
-        ["cargo", "build", "--release", "-q", "--manifest-path", str(project / "Cargo.toml")],
-        env=env,
-        check=True,
-    )
-    binary = str(crate / "target" / "release" / "fuzz-models")
-    totals = [0, 0, 0, 0]
-    findings: list[str] = []
 
-    def run(start: int, count: int, wrapper: list[str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*wrapper, binary, str(start), str(count), str(args.seed), *models],
-            capture_output=True,
-            text=True,
+@dataclass
+class Build:
+    """How the harness binaries are built and run for one sanitizer."""
+
+    sanitizer: str
+    crate: Path
+    target_dir: Path
+    cache: Path  # BINDBOT_CACHE: where tflm-sys finds the pinned sources
+    triple: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        out = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True)
+        self.triple = next(
+            ln.split(":", 1)[1].strip() for ln in out.stdout.splitlines() if ln.startswith("host:")
         )
 
-    def chunk(start: int, count: int) -> None:
-        result = run(start, count, [])
-        if result.returncode == 0:
-            for k, v in enumerate(result.stdout.split()):
-                totals[k] += int(v)
-            return
-        if count == 1:
-            signal = {-11: "SIGSEGV", -6: "SIGABRT", -7: "SIGBUS"}.get(
-                result.returncode, str(result.returncode)
-            )
-            last = [ln for ln in result.stderr.splitlines() if ln.strip()][-1:] or [""]
-            findings.append(f"input {start}: {signal} {last[0][:160]}")
-            totals[0] += 1
-            return
-        half = count // 2
-        chunk(start, half)
-        chunk(start + half, count - half)
+    def cargo_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["CARGO_TARGET_DIR"] = str(self.target_dir)
+        env["BINDBOT_CACHE"] = str(self.cache)
+        # Objects by content, keyed by compiler flags: ASan and plain objects never mix.
+        env["TFLM_SYS_OBJECT_CACHE"] = str(self.target_dir / "tflm-objects")
+        for var in ("CFLAGS", "CXXFLAGS", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"):
+            env.pop(var, None)
+        if self.sanitizer == "asan":
+            env["CXXFLAGS"] = ASAN_CFLAGS
+            env["CFLAGS"] = ASAN_CFLAGS
+            env["RUSTFLAGS"] = " ".join(asan_link_args())
+            env["ASAN_OPTIONS"] = ASAN_OPTIONS  # build scripts are not instrumented anyway
+            shims = self.probe_shims()
+            env["PATH"] = f"{shims}{os.pathsep}{env.get('PATH', '')}"
+        return env
 
-    step = 500
-    for start in range(0, args.iterations, step):
-        chunk(start, min(step, args.iterations - start))
-    print(
-        f"native:   tried {totals[0]}, verified {totals[1]}, interpreters built {totals[2]}, "
-        f"invoked {totals[3]}, crashes {len(findings)}"
-    )
-    crashing = {int(f.split()[1].rstrip(":")) for f in findings}
-    checked = 0
-    memcheck_errors = []
-    for start in range(0, args.iterations):
-        if checked >= args.valgrind:
-            break
-        if start in crashing or start % max(1, args.iterations // max(args.valgrind, 1)):
-            continue
-        result = run(start, 1, ["valgrind", "-q", "--error-exitcode=9"])
-        checked += 1
-        if result.returncode == 9:
-            memcheck_errors.append(
-                f"input {start}: "
-                + " | ".join(ln for ln in result.stderr.splitlines() if "==" in ln)[:300]
+    def probe_shims(self) -> Path:
+        """A `c++` (and `cc`) first on PATH that compiles `-S` runs without ASan.
+
+        tflm-sys's layout probe (build.rs `layout_probe`) compiles layout.cc to assembly with
+        the library's flags and reads the `tflm_layout` array's words up to the first
+        directive that is not data; with `-fsanitize=address` gcc pads the array with a
+        redzone (`.zero 52`), which the probe counts as 13 more zero words, and the build
+        stops at layout.rs's `layout probe count` assertion. Struct layouts do not depend
+        on ASan, so the probe is compiled without it. Every other command runs the real
+        compiler unchanged, under the same name, so tflm-sys's object cache keys (which
+        hash the compiler's name and arguments) are those of a plain CXXFLAGS build.
+        """
+        shims = self.target_dir / "asan-probe-shims"
+        shims.mkdir(parents=True, exist_ok=True)
+        for name in ("c++", "cc"):
+            real = shutil.which(name, path=os.environ.get("PATH"))
+            if real is None:
+                continue
+            script = (
+                "#!/bin/sh\n"
+                "# Written by tests/fuzz/fuzz_models.py (Build.probe_shims).\n"
+                'for a in "$@"; do\n'
+                f'  [ "$a" = -S ] && exec {real} "$@" -fno-sanitize=all\n'
+                "done\n"
+                f'exec {real} "$@"\n'
             )
-    print(f"valgrind: {checked} inputs under memcheck, {len(memcheck_errors)} with errors")
-    for line in findings + memcheck_errors:
-        print(f"  {line}")
-    return 1 if findings or memcheck_errors else 0
+            path = shims / name
+            write_if_changed(path, script)
+            path.chmod(0o755)
+        return shims
+
+    def run_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.sanitizer == "asan":
+            env["ASAN_OPTIONS"] = ASAN_OPTIONS
+        return env
+
+    def wrapper(self) -> list[str]:
+        return list(VALGRIND) if self.sanitizer == "valgrind" else []
+
+    def binary(self, name: str) -> Path:
+        return self.target_dir / self.triple / "release" / name
+
+    def harness(self, name: str, main_rs: str) -> Path:
+        """Builds (or reuses) the harness crate `name` against the crate under test."""
+        project = self.target_dir / "harness" / name
+        (project / "src").mkdir(parents=True, exist_ok=True)
+        tflm = self.crate / "tflm"
+        write_if_changed(
+            project / "Cargo.toml",
+            f'[package]\nname = "{name}"\nversion = "0.0.0"\nedition = "2021"\n\n'
+            f'[dependencies]\ntflm = {{ path = "{tflm}" }}\n\n'
+            "[profile.release]\ndebug = false\n\n[workspace]\n",
+        )
+        lock = self.crate / "Cargo.lock"
+        if lock.is_file() and not (project / "Cargo.lock").exists():
+            shutil.copy(lock, project / "Cargo.lock")  # the crate's own pins (cc, ...)
+        write_if_changed(project / "src" / "main.rs", main_rs)
+        write_if_changed(
+            project / "src" / "common.rs",
+            RUST_COMMON.replace("/*ALL_OPS*/", ", ".join(f"Op::{op}" for op in all_ops(tflm))),
+        )
+        binary = self.binary(name)
+        # tflm-sys's build.rs names vendor/MANIFEST.tsv in rerun-if-changed, which does not
+        # exist in a repository checkout, so cargo reruns it (and relinks) on every build:
+        # skip cargo when nothing it reads changed.
+        stamp = project / "built.stamp"
+        digest = self.digest(project)
+        if binary.is_file() and stamp.is_file() and stamp.read_text() == digest:
+            return binary
+        cmd = ["cargo", "build", "--release", "--offline", "--target", self.triple]
+        cmd += ["--manifest-path", str(project / "Cargo.toml")]
+        started = time.monotonic()
+        result = subprocess.run(cmd, env=self.cargo_env(), capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.stderr.write(result.stderr[-8000:])
+            raise SystemExit(f"building the {name} harness failed: {' '.join(cmd)}")
+        for line in result.stderr.splitlines():
+            if "tflm-sys: compiled" in line:
+                print(f"[build] {line.strip()}", file=sys.stderr)
+        if self.sanitizer == "asan":
+            check_asan_binary(binary)
+        stamp.write_text(digest)
+        print(
+            f"[build] {name} ({self.sanitizer}) ready in {time.monotonic() - started:.0f} s: "
+            f"{binary}",
+            file=sys.stderr,
+        )
+        return binary
+
+    def digest(self, project: Path) -> str:
+        """Everything the harness binary is built from: its crate, the crate under test, the
+        flags and the toolchain."""
+        h = hashlib.sha256()
+        env = self.cargo_env()
+        for var in ("CXXFLAGS", "CFLAGS", "RUSTFLAGS", "BINDBOT_CACHE", "TFLM_SYS_OBJECT_CACHE"):
+            h.update(f"{var}={env.get(var, '')}\0".encode())
+        for tool in (["rustc", "-vV"], ["c++", "--version"]):
+            h.update(subprocess.run(tool, capture_output=True).stdout)
+        roots = [
+            project / "Cargo.toml",
+            project / "src",
+            self.crate / "tflm",
+            self.crate / "tflm-sys",
+        ]
+        for root in roots:
+            files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+            for f in files:
+                if {"target", "vendor"} & set(f.relative_to(root.parent).parts[1:]):
+                    continue
+                h.update(f"{f}\0".encode())
+                h.update(f.read_bytes())
+        return h.hexdigest()
+
+
+def asan_link_args() -> list[str]:
+    """RUSTFLAGS linking gcc's ASan runtime statically into the binary.
+
+    rustc links through gcc with -nodefaultlibs, which drops the libasan that
+    `-fsanitize=address` would add; linking libasan.so by hand puts it after libc in the
+    library list (ASan refuses to start). The static runtime, whole, with its preinit object,
+    is what `gcc -static-libasan` links.
+    """
+    preinit = subprocess.run(
+        ["gcc", "-print-file-name=libasan_preinit.o"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    args = ["-C", "link-arg=-fsanitize=address"]
+    if Path(preinit).is_file():
+        args += ["-C", f"link-arg={preinit}"]
+    args += ["-C", "link-arg=-Wl,--whole-archive,-l:libasan.a,--no-whole-archive"]
+    for lib in ("dl", "pthread", "rt", "m"):
+        args += ["-C", f"link-arg=-l{lib}"]
+    return args
+
+
+def check_asan_binary(binary: Path) -> None:
+    """The binary carries the ASan runtime and instrumented TFLM code."""
+    nm = subprocess.run(["nm", str(binary)], capture_output=True, text=True, check=True).stdout
+    runtime = "__asan_init" in nm
+    tflm = "tflm_interpreter_invoke" in nm
+    dis = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", str(binary)], capture_output=True, text=True
+    ).stdout
+    checks = len(re.findall(r"call.*<__asan_report_(?:load|store)", dis))
+    if not (runtime and tflm and checks > 1000):
+        raise SystemExit(
+            f"{binary} is not an ASan build (runtime {runtime}, tflm {tflm}, "
+            f"{checks} instrumented accesses)"
+        )
+    print(
+        f"[build] {binary.name}: ASan runtime linked, {checks} instrumented call sites",
+        file=sys.stderr,
+    )
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def all_ops(tflm: Path) -> list[str]:
+    """Every variant of `pub enum Op` in the crate's ops.rs."""
+    text = (tflm / "src" / "ops.rs").read_text()
+    body = re.search(r"pub enum Op \{(.*?)\n\}", text, re.S)
+    if body is None:
+        raise SystemExit(f"no `pub enum Op` in {tflm / 'src' / 'ops.rs'}")
+    return re.findall(r"^\s+([A-Z]\w*),\s*$", body.group(1), re.M)
+
+
+# ---------------------------------------------------------------------------------------------
+# Seed models
+
+
+def pinned_commit(crate: Path) -> str:
+    text = (crate / "tflm-sys" / "tflm-sources.txt").read_text()
+    found = re.search(r"^# commit ([0-9a-f]{40})", text, re.M)
+    if found is None:
+        raise SystemExit("tflm-sources.txt names no commit")
+    return found.group(1)
+
+
+def golden_models(golden: Path) -> list[Path]:
+    return sorted((golden / "models").glob("*.tflite"))
+
+
+def upstream_listing(repo: Path, commit: str) -> list[tuple[str, int]]:
+    out = subprocess.run(
+        ["git", "--git-dir", str(repo), "ls-tree", "-r", "-l", commit],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = []
+    for line in out.splitlines():
+        meta, path = line.split("\t", 1)
+        size = meta.split()[3]
+        if path.endswith(".tflite") and size.isdigit():
+            found.append((path, int(size)))
+    return sorted(found)
+
+
+def sample_upstream(listing: Sequence[tuple[str, int]], per_op: int, max_bytes: int) -> list[str]:
+    """Up to `per_op` models of each integration-test op folder (spread over the folder),
+    and every other model (examples, models/) up to `max_bytes`; Ethos-U (vela) models need
+    an NPU and are left out."""
+    groups: dict[str, list[str]] = {}
+    chosen: list[str] = []
+    for path, size in listing:
+        if size > max_bytes or "vela" in path:
+            continue
+        if "/integration_tests/" in path:
+            groups.setdefault(path.rsplit("/", 1)[0], []).append(path)
+        else:
+            chosen.append(path)
+    for paths in groups.values():
+        paths.sort(key=lambda p: (len(p), p))  # add0, add1, ..., add10
+        step = max(1, len(paths) // per_op)
+        chosen += paths[::step][:per_op]
+    return sorted(chosen)
+
+
+def export_upstream(repo: Path, commit: str, paths: Iterable[str], dest: Path) -> list[Path]:
+    """Exports `paths` at `commit` from the bare repository (reused when already there)."""
+    exported = []
+    for path in paths:
+        out = dest / path.replace("/", "__")
+        if not out.is_file():
+            blob = subprocess.run(
+                ["git", "--git-dir", str(repo), "show", f"{commit}:{path}"], capture_output=True
+            )
+            if blob.returncode != 0 or len(blob.stdout) < 8 or blob.stdout[4:8] != b"TFL3":
+                continue  # absent from the snapshot, or an LFS pointer
+            dest.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(".part")
+            tmp.write_bytes(blob.stdout)
+            tmp.replace(out)
+        exported.append(out)
+    return exported
+
+
+def unique(models: Iterable[Path]) -> list[Path]:
+    """Drops models whose bytes an earlier one has (upstream repeats the golden ones)."""
+    seen: set[str] = set()
+    kept = []
+    for m in models:
+        digest = hashlib.sha256(m.read_bytes()).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            kept.append(m)
+    return kept
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--crate", type=Path, default=DEFAULT_CRATE)
+    parser.add_argument("--golden", type=Path, default=DEFAULT_GOLDEN)
+    parser.add_argument("--upstream", type=Path, default=DEFAULT_UPSTREAM, help="bare git repo")
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help="where upstream models are exported (default /tmp/bindbot-fuzz-models-COMMIT)",
+    )
+    parser.add_argument("--sanitizer", choices=SANITIZERS, default="asan", help="default: asan")
+    parser.add_argument(
+        "--target-dir",
+        type=Path,
+        default=None,
+        help="CARGO_TARGET_DIR (default /tmp/fuzz-asan-target, or /tmp/fuzz-plain-target)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(os.environ.get("BINDBOT_CACHE", "/tmp/bbcache")),
+        help="BINDBOT_CACHE holding src/COMMIT (the pinned TFLM sources)",
+    )
+
+
+def make_build(args: argparse.Namespace) -> Build:
+    target = args.target_dir or Path(
+        "/tmp/fuzz-asan-target" if args.sanitizer == "asan" else "/tmp/fuzz-plain-target"
+    )
+    return Build(args.sanitizer, args.crate.resolve(), target, args.cache)
+
+
+def models_dir(args: argparse.Namespace, commit: str) -> Path:
+    return args.models_dir or Path(f"/tmp/bindbot-fuzz-models-{commit[:12]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Running and classifying
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.timed_out or self.returncode != 0
+
+
+def run(cmd: Sequence[str], env: dict[str, str], timeout: float) -> Outcome:
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+
+        def text(b: bytes | str | None) -> str:
+            return b.decode(errors="replace") if isinstance(b, bytes) else b or ""
+
+        return Outcome(-int(signal.SIGKILL), text(e.stdout), text(e.stderr), timed_out=True)
+    return Outcome(r.returncode, r.stdout, r.stderr.replace("\x00", ""))
+
+
+@dataclass
+class Crash:
+    """One process death, classified."""
+
+    what: str  # e.g. "ASan heap-buffer-overflow", "SIGSEGV", "timeout", "panic"
+    asan_kind: str | None
+    detail: str  # the access, or the last stderr line
+    frames: list[str]
+    context: str = ""  # what the harness said about the input
+
+    def lines(self) -> list[str]:
+        out = [f"{self.what}: {self.detail}".rstrip(": ")]
+        if self.context:
+            out.append(f"  {self.context}")
+        out += [f"  {frame}" for frame in self.frames]
+        return out
+
+
+_ASAN_ERROR = re.compile(r"ERROR: AddressSanitizer: (.+)")
+_FRAME = re.compile(r"^\s*#(\d+) 0x[0-9a-f]+ in (.+?)(?: \((/[^)]*)\))?\s*$")
+_VG_ERROR = re.compile(
+    r"^==\d+== (Invalid .+|Conditional jump .+|Use of uninitialised .+|"
+    r"Mismatched .+|Syscall param .+|Source and destination .+)$"
+)
+_VG_FRAME = re.compile(r"^==\d+==\s+(?:at|by) 0x[0-9A-F]+: (.+)$")
+
+
+def _short(frame: str) -> str:
+    frame = re.sub(r"::h[0-9a-f]{16}\b", "", frame)
+    return frame if len(frame) <= 150 else frame[:147] + "..."
+
+
+def classify(outcome: Outcome, frames: int = 6) -> Crash:
+    err = outcome.stderr
+    context = "; ".join(ln for ln in err.splitlines() if ln.startswith(("input ", "size ")))[:300]
+    m = _ASAN_ERROR.search(err)
+    if m:
+        kind = re.split(r" on (?:unknown )?address| on | \(", m.group(1))[0].strip()
+        address = re.search(r" on (?:unknown )?address (0x[0-9a-f]+)", m.group(1))
+        rest = err[m.end() :]
+        access = re.search(r"^(READ|WRITE) of size \d+.*?(?= thread|$)", rest, re.M)
+        cause = re.search(r"The signal is caused by a (\w+) memory access", rest)
+        hint = re.search(r"^Hint: (.*)$", rest, re.M)
+        located = re.findall(r"^0x[0-9a-f]+ is located (\d+) (bytes .*)$", rest, re.M)
+        where = min(located, key=lambda x: int(x[0]), default=None)  # the nearest object
+        if access:
+            detail = access.group(0)
+        elif cause:
+            detail = f"{cause.group(1)} of {address.group(1) if address else '?'}"
+        else:
+            detail = ""
+        if hint:
+            detail += f" ({hint.group(1)})"
+        if where:
+            detail += f"; {where[0]} {where[1]}"
+        stack = []
+        for line in rest.splitlines():
+            f = _FRAME.match(line)
+            if f:
+                stack.append(f"#{f.group(1)} {_short(f.group(2))}")
+            elif stack:
+                break  # the first stack only (not "allocated by")
+        # Frames below the safe API's entry are the harness (and, without symbols for its
+        # inlined main, misattributed): stop at the first `tflm::` frame.
+        entry = next((k for k, f in enumerate(stack) if re.match(r"#\d+ tflm::", f)), None)
+        if entry is not None:
+            stack = stack[: entry + 1]
+        if kind == "ABRT":  # an abort (TFLM assertion), with ASan's stack trace
+            said = [
+                ln
+                for ln in err[: m.start()].splitlines()
+                if ln.strip() and "==" not in ln and "AddressSanitizer" not in ln
+            ]
+            last = said[-1][:200] if said and not said[-1].startswith("input ") else ""
+            libc = re.compile(r"#\d+ (__GI_)*_*(pthread_kill|raise|abort|assert)")
+            while len(stack) > 1 and libc.match(stack[0]):
+                stack.pop(0)
+            return Crash("SIGABRT", None, last, stack[:frames], context)
+        return Crash(f"ASan {kind}", kind, detail, stack[:frames], context)
+    vg = [ln for ln in err.splitlines() if _VG_ERROR.match(ln)]
+    if vg and outcome.returncode == 99:
+        lines = err.splitlines()
+        first = lines.index(vg[0])
+        stack = []
+        for line in lines[first + 1 :]:
+            f = _VG_FRAME.match(line)
+            if not f:
+                break
+            stack.append(_short(f.group(1)))
+        return Crash("valgrind", None, vg[0].split(" ", 1)[1], stack[:frames], context)
+    tail = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("input ")]
+    last = tail[-1][:200] if tail else ""
+    if outcome.timed_out:
+        return Crash("timeout", None, last, [], context)
+    if outcome.returncode == 101 or "panicked at" in err:
+        panic = next((ln for ln in tail if "panicked at" in ln), last)
+        idx = tail.index(panic) if panic in tail else -1
+        message = tail[idx + 1][:200] if 0 <= idx < len(tail) - 1 else ""
+        return Crash("panic", None, f"{panic} {message}".strip(), [], context)
+    name = SIGNALS.get(outcome.returncode, f"exit {outcome.returncode}")
+    return Crash(name, None, last, [], context)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fuzz loop
+
+
+@dataclass
+class ChunkResult:
+    totals: Counter[str] = field(default_factory=Counter)
+    crashes: list[tuple[int, Crash]] = field(default_factory=list)
+    findings: list[tuple[int, str]] = field(default_factory=list)
+    processes: int = 0
+
+    def merge(self, other: ChunkResult) -> None:
+        self.totals.update(other.totals)
+        self.crashes += other.crashes
+        self.findings += other.findings
+        self.processes += other.processes
+
+
+def parse_output(stdout: str, result: ChunkResult) -> bool:
+    """Adds a finished run's counts and findings; False when the totals line is missing."""
+    done = False
+    for line in stdout.splitlines():
+        if line.startswith("totals"):
+            for item in line.split()[1:]:
+                key, value = item.split("=")
+                result.totals[key] += int(value)
+            done = True
+        elif line.startswith("finding "):
+            _, index, text = line.split(" ", 2)
+            result.findings.append((int(index), text))
+    return done
+
+
+class Fuzzer:
+    def __init__(
+        self,
+        binary: Path,
+        build: Build,
+        seed: int,
+        arena: tuple[int, int],
+        models: Sequence[Path],
+        per_input_timeout: float,
+    ) -> None:
+        self.binary = binary
+        self.build = build
+        self.seed = seed
+        self.arena = arena
+        self.models = [str(m) for m in models]
+        self.per_input_timeout = per_input_timeout
+
+    def command(self, start: int, count: int) -> list[str]:
+        return [
+            *self.build.wrapper(),
+            str(self.binary),
+            str(start),
+            str(count),
+            str(self.seed),
+            str(self.arena[0]),
+            str(self.arena[1]),
+            *self.models,
+        ]
+
+    def run(self, start: int, count: int, verbose: bool = False) -> Outcome:
+        env = self.build.run_env()
+        if verbose:
+            env["FUZZ_VERBOSE"] = "1"
+        timeout = 30 + count * self.per_input_timeout
+        return run(self.command(start, count), env, timeout)
+
+    def chunk(self, start: int, count: int) -> ChunkResult:
+        """Runs inputs [start, start+count), bisecting a dying process to its input."""
+        result = ChunkResult()
+        outcome = self.run(start, count)
+        result.processes += 1
+        if not outcome.failed and parse_output(outcome.stdout, result):
+            return result
+        if count == 1:
+            crash = classify(self.run(start, 1, verbose=True))
+            result.processes += 1
+            result.crashes.append((start, crash))
+            result.totals["inputs"] += 1
+            return result
+        half = count // 2
+        result.merge(self.chunk(start, half))
+        result.merge(self.chunk(start + half, count - half))
+        return result
+
+
+def fuzz(
+    fuzzer: Fuzzer, iterations: int, chunk: int, jobs: int, progress: Callable[[str], None]
+) -> ChunkResult:
+    total = ChunkResult()
+    starts = list(range(0, iterations, chunk))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(fuzzer.chunk, s, min(chunk, iterations - s)): s for s in starts}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            total.merge(future.result())
+            if done % max(1, len(starts) // 20) == 0 or done == len(starts):
+                progress(
+                    f"[fuzz] {done}/{len(starts)} chunks, {total.totals['inputs']} inputs, "
+                    f"{len(total.crashes)} crashes, {len(total.findings)} findings"
+                )
+    return total
+
+
+def print_summary(result: ChunkResult, wall: float, models: int) -> None:
+    t = result.totals
+    asan = [c for _, c in result.crashes if c.asan_kind]
+    print()
+    print(f"seed models:          {models}")
+    print(f"total inputs:         {t['inputs']}")
+    print(f"verified models:      {t['verified']}")
+    print(f"interpreters built:   {t['built']}")
+    errors = ", ".join(
+        f"{k} {t[k]}" for k in ("arena_too_small", "missing_op", "failed", "other") if t[k]
+    )
+    print(f"  build errors:       {errors or 'none'}")
+    print(f"inputs filled:        {t['inputs_filled']} (skipped {t['inputs_skipped']})")
+    print(
+        f"invokes ok:           {t['invokes_ok']} (failed {t['invokes_err']}, resets {t['resets']})"
+    )
+    print(f"crashes:              {len(result.crashes)}")
+    print(f"ASan findings:        {len(asan)}")
+    print(f"harness findings:     {len(result.findings)}")
+    print(f"processes:            {result.processes}")
+    print(f"wall time:            {wall:.1f} s")
+    if result.crashes:
+        kinds = Counter(c.what for _, c in result.crashes)
+        print("\ncrashes by kind: " + ", ".join(f"{k} x{n}" for k, n in kinds.most_common()))
+        for index, crash in sorted(result.crashes, key=lambda x: x[0]):
+            lines = crash.lines()
+            print(f"  input {index}: {lines[0]}")
+            for line in lines[1:]:
+                print(f"    {line}")
+    if result.findings:
+        kinds = Counter(text.split(":", 1)[0] for _, text in result.findings)
+        print("\nharness findings: " + ", ".join(f"{k} x{n}" for k, n in kinds.most_common()))
+        for index, text in sorted(result.findings)[:50]:
+            print(f"  input {index}: {text}")
+        if len(result.findings) > 50:
+            print(f"  ... and {len(result.findings) - 50} more")
+
+
+def seed_models(args: argparse.Namespace, commit: str, per_op: int) -> list[Path]:
+    models = golden_models(args.golden)
+    if args.upstream.exists():
+        listing = upstream_listing(args.upstream, commit)
+        paths = sample_upstream(listing, per_op=per_op, max_bytes=args.max_model_bytes)
+        models += export_upstream(args.upstream, commit, paths, models_dir(args, commit))
+    else:
+        print(
+            f"[fuzz] no upstream repository at {args.upstream}: golden models only", file=sys.stderr
+        )
+    return unique(models)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join((__doc__ or "").splitlines()[1:]),
+    )
+    add_model_arguments(parser)
+    parser.add_argument("--iterations", type=int, default=100000)
+    parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument(
+        "--chunk", type=int, default=None, help="inputs per process (default 500, valgrind 25)"
+    )
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--arena-min", type=int, default=1024)
+    parser.add_argument("--arena-max", type=int, default=400 * 1024)
+    parser.add_argument(
+        "--per-op", type=int, default=4, help="upstream integration-test models per op folder"
+    )
+    parser.add_argument("--max-model-bytes", type=int, default=1 << 20)
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds per input before a chunk counts as hung (default 2, valgrind 60)",
+    )
+    parser.add_argument(
+        "--replay",
+        type=int,
+        metavar="INDEX",
+        help="run one input, verbose, and show its whole stderr",
+    )
+    parser.add_argument("--dump-dir", type=Path, help="with --replay: keep the mutated model")
+    args = parser.parse_args()
+    started = time.monotonic()
+    build = make_build(args)
+    commit = pinned_commit(build.crate)
+    models = seed_models(args, commit, args.per_op)
+    binary = build.harness("fuzz-models", RUST_FUZZ)
+    valgrind = args.sanitizer == "valgrind"
+    fuzzer = Fuzzer(
+        binary,
+        build,
+        args.seed,
+        (args.arena_min, args.arena_max),
+        models,
+        args.timeout or (60.0 if valgrind else 2.0),
+    )
+    print(
+        f"[fuzz] {len(models)} seed models (commit {commit[:12]}), sanitizer {args.sanitizer}",
+        file=sys.stderr,
+    )
+    if args.replay is not None:
+        env = build.run_env()
+        env["FUZZ_VERBOSE"] = "1"
+        if args.dump_dir:
+            args.dump_dir.mkdir(parents=True, exist_ok=True)
+            env["FUZZ_DUMP_DIR"] = str(args.dump_dir)
+        cmd = fuzzer.command(args.replay, 1)
+        print("$ " + " ".join(cmd[:6]) + " MODELS...", file=sys.stderr)
+        outcome = run(cmd, env, 600)
+        sys.stdout.write(outcome.stdout)
+        sys.stderr.write(outcome.stderr)
+        if outcome.failed:
+            print("\n" + "\n".join(classify(outcome).lines()))
+        return 1 if outcome.failed or "finding " in outcome.stdout else 0
+    chunk = args.chunk or (25 if valgrind else 500)
+
+    def progress(text: str) -> None:
+        print(f"{text} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+
+    fuzz_start = time.monotonic()
+    result = fuzz(fuzzer, args.iterations, chunk, max(1, args.jobs), progress)
+    print_summary(result, time.monotonic() - fuzz_start, len(models))
+    print(
+        f"(total with build and export: {time.monotonic() - started:.1f} s; "
+        f"replay one input: {sys.argv[0]} --sanitizer {args.sanitizer} --seed {args.seed} "
+        f"--replay INDEX)"
+    )
+    return 1 if result.crashes or result.findings else 0
 
 
 if __name__ == "__main__":
