@@ -63,11 +63,24 @@ fn main() {
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
+    // cc reads these, but with cargo_metadata(false) it does not say so: a new CXXFLAGS
+    // (a sanitizer, say) must rebuild, or a stale library would be linked.
+    let target = env::var("TARGET").unwrap_or_default();
+    for var in ["CC", "CXX", "CFLAGS", "CXXFLAGS", "AR", "CRATE_CC_NO_DEFAULTS"] {
+        println!("cargo:rerun-if-env-changed={var}");
+        println!("cargo:rerun-if-env-changed={var}_{target}");
+        println!("cargo:rerun-if-env-changed={var}_{}", target.replace('-', "_"));
+        println!("cargo:rerun-if-env-changed=TARGET_{var}");
+    }
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=tflm-sources.txt");
     println!("cargo:rerun-if-changed=shim");
     println!("cargo:rerun-if-changed=layout.cc");
-    println!("cargo:rerun-if-changed=vendor/MANIFEST.tsv");
+    // Only when there: cargo reruns a script on every build for a path that is missing.
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    if manifest.join("vendor/MANIFEST.tsv").is_file() {
+        println!("cargo:rerun-if-changed=vendor/MANIFEST.tsv");
+    }
     println!("cargo::rustc-check-cfg=cfg(tflm_docs_only)");
     if env::var_os("TFLM_SYS_DOCS_ONLY").is_some() || env::var_os("DOCS_RS").is_some() {
         // No C compiler runs, so there is nothing to check the layouts against.
@@ -388,6 +401,8 @@ fn layout_probe(build: &cc::Build, source: &Path, out: &Path) -> Result<(), Stri
     let asm = out.join("layout.s");
     let output = tool
         .to_command()
+        // A sanitizer's redzones would add data after the probe's array.
+        .arg("-fno-sanitize=all")
         .arg("-S")
         .arg("-o")
         .arg(&asm)
