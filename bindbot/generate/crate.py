@@ -40,6 +40,57 @@ ELEMENTS = (
     ("u64", "kTfLiteUInt64"),
 )
 
+#: Elementwise builtins whose output must have the input's element count, and broadcasting
+#: binary builtins whose output shape must be the inputs' broadcast (the shim's validator
+#: checks both: their kernels trust the output's size).
+UNARY_OPS = (
+    "ABS",
+    "CAST",
+    "CEIL",
+    "COS",
+    "DEQUANTIZE",
+    "ELU",
+    "EXP",
+    "FLOOR",
+    "HARD_SWISH",
+    "LEAKY_RELU",
+    "LOG",
+    "LOGICAL_NOT",
+    "LOGISTIC",
+    "NEG",
+    "QUANTIZE",
+    "RELU",
+    "RELU6",
+    "RELU_N1_TO_1",
+    "ROUND",
+    "RSQRT",
+    "SIN",
+    "SQRT",
+    "SQUARE",
+    "TANH",
+    "ZEROS_LIKE",
+)
+BINARY_OPS = (
+    "ADD",
+    "DIV",
+    "EQUAL",
+    "FLOOR_DIV",
+    "FLOOR_MOD",
+    "GREATER",
+    "GREATER_EQUAL",
+    "LESS",
+    "LESS_EQUAL",
+    "LOGICAL_AND",
+    "LOGICAL_OR",
+    "MAXIMUM",
+    "MINIMUM",
+    "MUL",
+    "NOT_EQUAL",
+    "POW",
+    "SQUARED_DIFFERENCE",
+    "SUB",
+)
+
 # A golden test is generated only when the pinned resolver offers every op its models use:
 # an upstream without them cannot run those models (the synthetic upstream, old pins).
 SIGNAL_OPS = frozenset(
@@ -223,6 +274,8 @@ def render_crate(
         "plan": plan,
         "ops": ops,
         "builtins": builtins,
+        "unary_ops": UNARY_OPS,
+        "binary_ops": BINARY_OPS,
         "tensor_types": types,
         "elements": elements,
         "has_signal_ops": methods >= SIGNAL_OPS,

@@ -5,16 +5,23 @@ for the smallest arena for which `MicroInterpreter::new` returns Ok (each probe 
 process); `arena_used_bytes()` with a 16 MiB arena is shown beside it, the difference being
 what the crate keeps in the arena besides TFLM's tensors (the resolver, the interpreter).
 Then EVERY size from 0 to needed + 1024 in 16-byte steps is tried: each arena is a heap
-block of exactly that size (pre-filled with 0xa5), so ASan reports any access past its end;
-when `new` succeeds the inputs are filled and the model is invoked. Sizes run in batches in
-one process; the harness prints one line per finished size, so when a process dies the size
-it died on is known. That size is confirmed in a process of its own (a crash that happens
+block of exactly that size (pre-filled with 0xa5, or --fill), so ASan reports any access past
+its end; when `new` succeeds the inputs are filled and the model is invoked. Sizes run in
+batches in one process; the harness prints one line per finished size, so when a process dies
+the size it died on is known. That size is confirmed in a process of its own (a crash that happens
 only after other sizes ran in the same process is reported as such), and the batch goes on
 after it.
 
-Reports per model: the size needed, sizes tried, Ok and Err counts (by error), crashes (which
-sizes, their signal or ASan report with top frames) and anomalies (Ok below the needed size,
-Err above it). Exits non-zero on any crash or harness finding.
+The op resolver is `OpResolver::for_model`. The needed size is checked against the crate's
+own `tflm::arena::required_arena_size` (run in the info process), and every
+`Error::ArenaTooSmall { needed, .. }` against it: `needed` is a lower bound, so it must exceed
+the arena and must not exceed the real need. A `KernelCheck` in `new` or `invoke` is a counted
+error (the shim contains TFLM's assertions), not a crash.
+
+Reports per model: the size needed, sizes tried, Ok and Err counts (by error), invoke results
+(by error), crashes (which sizes, their signal or ASan report with top frames) and anomalies
+(Ok below the needed size, Err above it, `required_arena_size` disagreeing, `needed` claims
+above the real need). Exits non-zero on any crash or harness finding.
 
     python3 tests/fuzz/arena_sweep.py                       # golden + upstream sample
     python3 tests/fuzz/arena_sweep.py --models hello_world_int8 trained_lstm_int8
@@ -73,11 +80,11 @@ fn main() {
             return;
         }
     };
-    let mut scratch = Buf::new(BIG_ARENA);
-    let resolver = resolver_for(&model, scratch.bytes_mut());
+    let resolver = resolver_for(&model);
     if mode == "info" {
         let ops: Vec<String> = resolver.ops().map(|op| format!("{op:?}")).collect();
         println!("ops {}", ops.join(","));
+        let mut scratch = Buf::new(BIG_ARENA);
         match MicroInterpreter::new(&model, &resolver, scratch.bytes_mut()) {
             Ok(interp) => println!(
                 "used {} inputs {} outputs {}",
@@ -87,17 +94,25 @@ fn main() {
             ),
             Err(e) => println!("error {} {e:?}", error_kind(&e)),
         }
+        drop(scratch);
+        // The crate's own answer (heap arenas, in this process), beside the sweep's search.
+        match tflm::arena::required_arena_size(&model, &resolver, BIG_ARENA) {
+            Ok(n) => println!("required {n}"),
+            Err(e) => println!("required_error {} {e:?}", error_kind(&e)),
+        }
         return;
     }
-    drop(scratch);
     let offset: usize = args[3].parse().unwrap();
     let invoke = args[4] == "1";
+    let fill = std::env::var("FUZZ_ARENA_FILL").ok().and_then(|f| f.parse::<u8>().ok());
+    let fill = fill.unwrap_or(0xa5);
+    let mut ignore = |_: &str, _: usize| {};
     for size in args[5..].iter().map(|s| s.parse::<usize>().unwrap()) {
         if verbose {
             eprintln!("size {size}: arena of {size} bytes at offset {offset}, invoke {invoke}");
         }
         let mut arena_buf = Buf::new(size + offset);
-        arena_buf.bytes_mut().fill(0xa5);
+        arena_buf.bytes_mut().fill(fill);
         let (lo, hi) = arena_buf.span();
         let region = Region { arena: (lo + offset, hi), model: model_buf.span() };
         let arena = &mut arena_buf.bytes_mut()[offset..];
@@ -109,13 +124,30 @@ fn main() {
                 let mut ran = "skipped";
                 if invoke {
                     let mut rng = Rng::for_input(size as u64, 0);
-                    fill_inputs(&mut interp, &mut rng, &region, &mut findings);
-                    ran = if interp.invoke().is_ok() { "ok" } else { "err" };
+                    fill_inputs(&mut interp, &mut rng, &region, &mut findings, &mut ignore);
+                    ran = match interp.invoke() {
+                        Ok(()) => "ok",
+                        Err(e) => {
+                            check_error(&e, &mut findings);
+                            error_kind(&e)
+                        }
+                    };
                     check_outputs(&interp, &region, &mut findings);
                 }
                 format!("size {size} ok used={used} invoke={ran}")
             }
-            Err(e) => format!("size {size} err {}", error_kind(&e)),
+            Err(e) => {
+                if verbose {
+                    eprintln!("size {size}: {e:?} ({e})");
+                }
+                check_error(&e, &mut findings);
+                match e {
+                    tflm::Error::ArenaTooSmall { needed, .. } => {
+                        format!("size {size} err arena_too_small needed={needed}")
+                    }
+                    _ => format!("size {size} err {}", error_kind(&e)),
+                }
+            }
         };
         for f in findings {
             println!("finding {size} {f}");
@@ -152,6 +184,7 @@ class Report:
     ops: str = ""
     used: int | None = None
     needed: int | None = None
+    required: int | None = None  # tflm::arena::required_arena_size, in the info process
     note: str = ""
     sweep: Attempts = field(default_factory=Attempts)
     search: Attempts = field(default_factory=Attempts)
@@ -179,6 +212,7 @@ class Sweeper:
         invoke: bool,
         batch: int,
         timeout: float,
+        fill: int = 0xA5,
     ) -> None:
         self.binary = binary
         self.build = build
@@ -186,6 +220,7 @@ class Sweeper:
         self.invoke = invoke
         self.batch = batch
         self.timeout = timeout
+        self.fill = fill
 
     def command(self, model: Path, sizes: Sequence[int], invoke: bool) -> list[str]:
         return [
@@ -200,24 +235,30 @@ class Sweeper:
 
     def run(self, model: Path, sizes: Sequence[int], invoke: bool, verbose: bool) -> fm.Outcome:
         env = self.build.run_env()
+        env["FUZZ_ARENA_FILL"] = str(self.fill)
         if verbose:
             env["FUZZ_VERBOSE"] = "1"
         return fm.run(self.command(model, sizes, invoke), env, 30 + self.timeout * len(sizes))
 
-    def info(self, model: Path) -> tuple[str, int | None, str]:
+    def info(self, model: Path, report: Report) -> None:
+        """The model's operators, `arena_used_bytes` in a 16 MiB arena and what
+        `required_arena_size` says, from one process."""
         env = self.build.run_env()
         out = fm.run([*self.build.wrapper(), str(self.binary), "info", str(model)], env, 600)
         if out.failed:
-            return "", None, "info: " + " | ".join(fm.classify(out).lines())
-        ops, used, note = "", None, ""
+            report.note = "info: " + " | ".join(fm.classify(out).lines())
+            return
+        notes = []
         for line in out.stdout.splitlines():
             if line.startswith("ops "):
-                ops = line[4:]
+                report.ops = line[4:]
             elif line.startswith("used "):
-                used = int(line.split()[1])
-            elif line.startswith("error"):
-                note = line
-        return ops, used, note
+                report.used = int(line.split()[1])
+            elif line.startswith("required "):
+                report.required = int(line.split()[1])
+            elif line.startswith(("error", "required_error")):
+                notes.append(line)
+        report.note = "; ".join(notes)
 
     @staticmethod
     def parse(stdout: str, into: Attempts) -> bool:
@@ -291,7 +332,7 @@ class Sweeper:
     def sweep(self, model: Path, step: int, extra: int, limit: int) -> Report:
         started = time.monotonic()
         report = Report(model)
-        report.ops, report.used, report.note = self.info(model)
+        self.info(model, report)
         if report.note and report.used is None and not report.ops:
             report.seconds = time.monotonic() - started
             return report
@@ -322,7 +363,9 @@ def ranges(sizes: Sequence[int], step: int) -> str:
     return ", ".join(out)
 
 
-def print_report(r: Report, step: int) -> None:
+def print_report(r: Report, step: int, offset: int) -> int:
+    """Prints one model's report; returns how many anomalies it has."""
+    anomalies = 0
     name = r.model.name.split("__")[-1]
     print(f"\n== {name}  ({r.model})")
     if r.ops:
@@ -334,7 +377,17 @@ def print_report(r: Report, step: int) -> None:
         if r.needed is not None and r.used is not None
         else ""
     )
-    print(f"   needed: {r.needed}{header}")
+    # required_arena_size is for an arena on a 16-byte boundary; the sweep's arenas start
+    # `offset` bytes past a 64-byte boundary, so TFLM's part starts `skip` bytes later.
+    skip = -offset % 16
+    plus = f" + {skip} bytes to the next 16-byte boundary" if skip else ""
+    print(f"   needed: {r.needed}{header}; required_arena_size: {r.required}{plus}")
+    if r.needed is not None and r.required is not None and r.required + skip != r.needed:
+        anomalies += 1
+        print(
+            f"   anomaly: required_arena_size says {r.required}{plus}, the sweep's own search "
+            f"{r.needed}"
+        )
     results = r.sweep.results
     ok = [s for s, v in results.items() if v.startswith("ok")]
     err = Counter(v.split()[1] for v in results.values() if v.startswith("err"))
@@ -352,9 +405,26 @@ def print_report(r: Report, step: int) -> None:
         early = [s for s in ok if s < r.needed]
         late = [s for s, v in results.items() if s >= r.needed and v.startswith("err")]
         if early:
+            anomalies += 1
             print(f"   anomaly: Ok below the needed size at {ranges(early, step)}")
         if late:
+            anomalies += 1
             print(f"   anomaly: Err at or above the needed size at {ranges(late, step)}")
+        claims = {
+            s: int(v.split("needed=")[1].split()[0]) for s, v in results.items() if "needed=" in v
+        }
+        if claims:
+            over = [s for s, n in claims.items() if n > r.needed]
+            print(
+                f"   ArenaTooSmall.needed: {min(claims.values())}..{max(claims.values())} "
+                f"({len(set(claims.values()))} distinct values over {len(claims)} sizes)"
+            )
+            if over:
+                anomalies += 1
+                print(
+                    f"   anomaly: ArenaTooSmall claims more than the needed {r.needed} bytes at "
+                    f"{ranges(over, step)} (e.g. size {over[0]}: needed={claims[over[0]]})"
+                )
     if r.search.crashes:
         print(
             f"   crashes while searching the needed size: "
@@ -373,6 +443,7 @@ def print_report(r: Report, step: int) -> None:
             print(f"      {line}")
     for size, text in r.findings[:20]:
         print(f"   FINDING at size {size}: {text}")
+    return anomalies
 
 
 def main() -> int:
@@ -395,6 +466,9 @@ def main() -> int:
         "--offset", type=int, default=0, help="arena start past a 64-byte-aligned block"
     )
     parser.add_argument("--no-invoke", action="store_true", help="only build at each size")
+    parser.add_argument(
+        "--fill", type=lambda v: int(v, 0), default=0xA5, help="byte the arenas start filled with"
+    )
     parser.add_argument("--batch", type=int, default=256, help="sizes per process")
     parser.add_argument("--jobs", type=int, default=2, help="models swept at once")
     parser.add_argument("--limit", type=int, default=64 << 20, help="largest arena searched")
@@ -426,6 +500,7 @@ def main() -> int:
         not args.no_invoke,
         args.batch,
         args.timeout or (120.0 if valgrind else 5.0),
+        args.fill,
     )
     print(
         f"[sweep] {len(models)} models, sanitizer {args.sanitizer}, step {args.step}",
@@ -445,8 +520,7 @@ def main() -> int:
             reports.append(r)
     order = {m: i for i, m in enumerate(models)}
     reports.sort(key=lambda r: order[r.model])
-    for r in reports:
-        print_report(r, args.step)
+    anomalies = sum(print_report(r, args.step, args.offset) for r in reports)
     crashes = sum(len(r.crashes) for r in reports)
     findings = sum(len(r.findings) for r in reports)
     crashed = [r.model.name.split("__")[-1] for r in reports if r.crashes]
@@ -454,8 +528,8 @@ def main() -> int:
         f"\n{len(reports)} models, {sum(len(r.sweep.results) for r in reports)} sizes tried, "
         f"{crashes} crashes"
         + (f" in {', '.join(crashed)}" if crashed else "")
-        + f", {findings} harness findings; sweep {time.monotonic() - sweep_start:.1f} s "
-        f"(total {time.monotonic() - started:.1f} s)"
+        + f", {findings} harness findings, {anomalies} anomalies; "
+        f"sweep {time.monotonic() - sweep_start:.1f} s (total {time.monotonic() - started:.1f} s)"
     )
     return 1 if crashes or findings else 0
 

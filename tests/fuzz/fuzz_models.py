@@ -6,28 +6,41 @@ four, kept intact so the kernels run on a valid graph), then `Model::from_buffer
 `MicroInterpreter::new` builds it in an arena of random size (1 KiB to 400 KiB, sometimes at an
 odd offset, pre-filled with a junk byte), every input tensor is filled with random data or
 extreme values through the typed `input::<T>` API (0, -1, MIN, MAX; NaN, infinities and
-subnormals for floats), and the model is invoked twice (refilled and/or reset in between).
+subnormals for floats; other element types through `input_bytes`), and the model is invoked
+twice (refilled and/or reset in between).
 
 Seeds: the golden example models plus a per-op sample of upstream's `.tflite` files, exported
-from the bare repository at the crate's pinned commit. Each seed gets an op resolver with the
-operators it needs, found by asking `MicroInterpreter::new` which one is missing and trying
-every `Op` until that name goes away (`resolver_for` in the Rust harness; when the crate grows
-`OpResolver::from_model`, switching to it is one line there).
+from the bare repository at the crate's pinned commit. The op resolver is
+`OpResolver::for_model` of the mutated model three times in four (a mutated operator code runs
+another kernel on the graph), else that of its seed (`resolver_for` in the Rust harness).
+
+Every error is counted by kind: the model's (`from_buffer`), the build's (`new`), each
+invoke's and reset's. `KernelCheck` (a TFLM assertion the shim turned into an error) and
+`Stopped` (every call after it) are contained failures, counted, not crashes; the harness
+checks that after `KernelCheck` (or an `ArenaTooSmall` in `invoke`) the next invoke and reset
+return `Stopped`, and that `ArenaTooSmall` claims more bytes than the arena has.
 
 Memory errors: by default the TFLM C++ library is built with AddressSanitizer (`--sanitizer
 asan`: CXXFLAGS/CFLAGS `-fsanitize=address`; the ASan runtime is linked statically into the
 harness binary, because rustc links with -nodefaultlibs, so gcc's `-fsanitize=address` alone
 adds no runtime). The Rust side is not instrumented, so the harness itself checks that every
 tensor slice the safe API hands out lies inside the arena (or, for outputs, the model), and
-that `arena_used_bytes()` does not exceed the arena. `--sanitizer valgrind` runs the plain
+that `arena_used_bytes()` does not exceed the arena. A SIGABRT is a crash: TFLM's assertions
+no longer abort inside an interpreter call. `--sanitizer valgrind` runs the plain
 build under memcheck, `--sanitizer none` runs it bare (crashes only).
 
 Inputs run in chunks, each in a fresh process. When a chunk dies (signal, ASan report, panic,
 timeout), it is bisected down to the input index, and the finding is printed with its signal,
 the ASan error kind and the top frames. Exits non-zero when anything was found.
 
+A replay with `--dump-dir DIR` keeps the mutated model and describes it: the bytes that
+differ from the seed and where they lie (which buffer's data, which operator's custom options,
+which tensor's shape, or the flatbuffer's structure), every operator and tensor (type, shape,
+buffer), and how that description differs from the seed's.
+
     python3 tests/fuzz/fuzz_models.py --iterations 20000
     python3 tests/fuzz/fuzz_models.py --replay 1234          # one input, verbose
+    python3 tests/fuzz/fuzz_models.py --replay 1234 --dump-dir /tmp/fuzz-dump
     python3 tests/fuzz/fuzz_models.py --sanitizer valgrind --iterations 200
 """
 
@@ -35,11 +48,13 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import difflib
 import hashlib
 import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -68,15 +83,14 @@ SIGNALS = {
 
 # ---------------------------------------------------------------------------------------------
 # Rust shared by fuzz-models and arena-sweep (src/common.rs of both harness crates).
-# /*ALL_OPS*/ is replaced by every `Op` variant of the crate under test (read from ops.rs).
 
 RUST_COMMON = r"""
 //! Shared by the fuzz harnesses: seeded randomness, buffers ASan can bound exactly, op
-//! resolver discovery, typed input filling and tensor placement checks.
+//! resolvers, typed input filling, tensor placement checks and error names.
 #![allow(dead_code)]
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use tflm::{Error, MicroInterpreter, Model, Op, OpResolver, TensorType};
+use tflm::{Error, MicroInterpreter, Model, OpResolver, TensorType};
 
 static VERBOSE_LOG: AtomicBool = AtomicBool::new(false);
 pub static LOG_MESSAGES: AtomicUsize = AtomicUsize::new(0);
@@ -95,10 +109,7 @@ pub fn install_log(verbose: bool) {
     tflm::log::set_handler(log_handler);
 }
 
-/// Every operator of the crate under test (generated from tflm/src/ops.rs).
-pub const ALL_OPS: &[Op] = &[/*ALL_OPS*/];
-
-/// Arena for op discovery and for "does it build at all" checks.
+/// Arena for "does it build at all" checks.
 pub const BIG_ARENA: usize = 16 << 20;
 
 pub struct Rng(u64);
@@ -167,43 +178,17 @@ impl Drop for Buf {
     }
 }
 
-/// The op resolver a seed model gets. Once the crate has `OpResolver::from_model`, this is
-/// the one line to change: `OpResolver::from_model(model).unwrap_or_default()`.
-pub fn resolver_for(model: &Model<'_>, scratch: &mut [u8]) -> OpResolver {
-    discover_resolver(model, scratch)
-}
-
-/// The operators `model` needs: while `MicroInterpreter::new` reports a missing operator,
-/// add the `Op` whose registration makes that name go away.
-pub fn discover_resolver(model: &Model<'_>, scratch: &mut [u8]) -> OpResolver {
-    let mut resolver = OpResolver::new();
-    loop {
-        let missing = match try_build(model, &resolver, scratch) {
-            Err(Error::MissingOp(name)) => name,
-            _ => return resolver,
-        };
-        let mut found = None;
-        for &op in ALL_OPS {
-            if resolver.ops().any(|have| have == op) {
-                continue;
-            }
-            let mut trial = resolver.clone();
-            if trial.add(op).is_err() {
-                return resolver; // full
-            }
-            match try_build(model, &trial, scratch) {
-                Err(Error::MissingOp(name)) if name == missing => {}
-                _ => {
-                    found = Some(trial);
-                    break;
-                }
-            }
+/// The op resolver for `model`: `OpResolver::for_model`, or, when the model names an
+/// operator this build has no kernel for (or more than a resolver holds), every operator
+/// `add_code` takes, so the interpreter still gets as far as `Error::MissingOps`.
+pub fn resolver_for(model: &Model<'_>) -> OpResolver {
+    OpResolver::for_model(model).unwrap_or_else(|_| {
+        let mut resolver = OpResolver::new();
+        for code in model.operators() {
+            let _ = resolver.add_code(code);
         }
-        match found {
-            Some(next) => resolver = next,
-            None => return resolver, // no Op registers it (a custom op of another build)
-        }
-    }
+        resolver
+    })
 }
 
 /// Builds an interpreter and drops it again.
@@ -320,26 +305,29 @@ macro_rules! by_type {
     };
 }
 
-fn fill_one<T: Sample>(
-    interp: &mut MicroInterpreter<'_>,
+/// How filling one input went.
+pub enum Fill {
+    Typed,
+    Bytes,
+    ReadOnly,
+    Refused,
+}
+
+/// Checks where an input slice the safe API handed out lies; true when it may be written.
+fn writable_place(
     j: usize,
-    rng: &mut Rng,
+    ptr: usize,
+    bytes: usize,
+    what: &str,
     region: &Region,
     findings: &mut Vec<String>,
 ) -> bool {
-    let Ok(data) = interp.input::<T>(j) else { return false };
-    let bytes = std::mem::size_of_val(data);
-    let ptr = data.as_ptr() as usize;
     match region.place(ptr, bytes) {
-        Place::Arena | Place::Empty => {
-            fill_slice(data, rng);
-            true
-        }
+        Place::Arena | Place::Empty => true,
         Place::Model => {
             findings.push(format!(
                 "input-aliases-model: input {j}'s {bytes} data bytes lie in the model buffer, \
-                 handed out as &mut [{}] while the model borrows them shared",
-                std::any::type_name::<T>()
+                 handed out as &mut [{what}] while the model borrows them shared"
             ));
             false
         }
@@ -354,47 +342,109 @@ fn fill_one<T: Sample>(
     }
 }
 
-/// Fills every input tensor through `input::<T>`; returns (filled, skipped).
+fn fill_typed<T: Sample>(
+    interp: &mut MicroInterpreter<'_>,
+    j: usize,
+    rng: &mut Rng,
+    region: &Region,
+    findings: &mut Vec<String>,
+) -> Fill {
+    let data = match interp.input::<T>(j) {
+        Ok(data) => data,
+        Err(Error::ReadOnlyTensor { .. }) => return Fill::ReadOnly,
+        Err(_) => return Fill::Refused,
+    };
+    let bytes = std::mem::size_of_val(data);
+    let what = std::any::type_name::<T>();
+    if !writable_place(j, data.as_ptr() as usize, bytes, what, region, findings) {
+        return Fill::Refused;
+    }
+    fill_slice(data, rng);
+    Fill::Typed
+}
+
+/// Types without a Rust element (bool, int4, float16, ...) through `input_bytes`; bools get
+/// 0 or 1 only (another byte is no C++ bool).
+fn fill_raw(
+    interp: &mut MicroInterpreter<'_>,
+    j: usize,
+    ty: TensorType,
+    rng: &mut Rng,
+    region: &Region,
+    findings: &mut Vec<String>,
+) -> Fill {
+    let data = match interp.input_bytes(j) {
+        Ok(data) => data,
+        Err(Error::ReadOnlyTensor { .. }) => return Fill::ReadOnly,
+        Err(_) => return Fill::Refused,
+    };
+    if !writable_place(j, data.as_ptr() as usize, data.len(), "u8", region, findings) {
+        return Fill::Refused;
+    }
+    match ty {
+        TensorType::Bool => data.iter_mut().for_each(|b| *b = (rng.next() & 1) as u8),
+        _ => fill_slice(data, rng),
+    }
+    Fill::Bytes
+}
+
+/// Fills every input tensor (typed through `input::<T>`, else `input_bytes`); counts into
+/// `add`: inputs_filled, inputs_filled_bytes, inputs_read_only, inputs_skipped.
 pub fn fill_inputs(
     interp: &mut MicroInterpreter<'_>,
     rng: &mut Rng,
     region: &Region,
     findings: &mut Vec<String>,
-) -> (usize, usize) {
-    let (mut filled, mut skipped) = (0, 0);
+    add: &mut dyn FnMut(&str, usize),
+) {
     for j in 0..interp.inputs_len() {
         let Ok(ty) = interp.input_tensor(j).map(|t| t.tensor_type()) else {
-            skipped += 1;
+            add("inputs_skipped", 1);
             continue;
         };
-        let ok = by_type!(ty, T => fill_one::<T>(interp, j, rng, region, findings), false);
-        if ok { filled += 1 } else { skipped += 1 }
+        let how = by_type!(
+            ty,
+            T => fill_typed::<T>(interp, j, rng, region, findings),
+            fill_raw(interp, j, ty, rng, region, findings)
+        );
+        add(
+            match how {
+                Fill::Typed => "inputs_filled",
+                Fill::Bytes => "inputs_filled_bytes",
+                Fill::ReadOnly => "inputs_read_only",
+                Fill::Refused => "inputs_skipped",
+            },
+            1,
+        );
     }
-    (filled, skipped)
 }
 
-fn output_place<T: Sample>(
-    interp: &MicroInterpreter<'_>,
-    k: usize,
-    region: &Region,
-) -> Option<(usize, usize, Place)> {
-    let data = interp.output::<T>(k).ok()?;
-    let bytes = std::mem::size_of_val(data);
-    let ptr = data.as_ptr() as usize;
-    Some((ptr, bytes, region.place(ptr, bytes)))
-}
-
-/// Every output slice must lie in the arena or the model.
+/// Every output's bytes (and, for a typed output, its `output::<T>` slice) must lie in the
+/// arena or the model.
 pub fn check_outputs(interp: &MicroInterpreter<'_>, region: &Region, findings: &mut Vec<String>) {
     for k in 0..interp.outputs_len() {
         let Ok(ty) = interp.output_tensor(k).map(|t| t.tensor_type()) else { continue };
-        let place = by_type!(ty, T => output_place::<T>(interp, k, region), None);
-        if let Some((ptr, bytes, Place::Elsewhere)) = place {
-            findings.push(format!(
-                "output-outside-arena: output {k}'s {bytes} data bytes at {ptr:#x} are outside \
-                 the arena {:#x?} and the model {:#x?}",
-                region.arena, region.model
-            ));
+        let mut spans = Vec::new();
+        if let Ok(data) = interp.output_bytes(k) {
+            spans.push((data.as_ptr() as usize, data.len()));
+        }
+        let typed = by_type!(
+            ty,
+            T => interp
+                .output::<T>(k)
+                .ok()
+                .map(|d| (d.as_ptr() as usize, std::mem::size_of_val(d))),
+            None
+        );
+        spans.extend(typed);
+        for (ptr, bytes) in spans {
+            if region.place(ptr, bytes) == Place::Elsewhere {
+                findings.push(format!(
+                    "output-outside-arena: output {k}'s {bytes} data bytes at {ptr:#x} are \
+                     outside the arena {:#x?} and the model {:#x?}",
+                    region.arena, region.model
+                ));
+            }
         }
     }
 }
@@ -406,14 +456,36 @@ pub fn check_used(interp: &MicroInterpreter<'_>, arena_len: usize, findings: &mu
     }
 }
 
+/// `ArenaTooSmall` must claim more than the arena has.
+pub fn check_error(e: &Error, findings: &mut Vec<String>) {
+    if let Error::ArenaTooSmall { available, needed } = *e {
+        if needed <= available {
+            findings.push(format!(
+                "arena-too-small-contradiction: ArenaTooSmall {{ available: {available}, \
+                 needed: {needed} }}"
+            ));
+        }
+    }
+}
+
+/// A short name for each error, for the counts (`Error` is non_exhaustive: "other").
 pub fn error_kind(e: &Error) -> &'static str {
     match e {
-        Error::ArenaTooSmall { .. } => "arena_too_small",
-        Error::MissingOp(_) => "missing_op",
-        Error::Failed(_) => "failed",
+        Error::MisalignedModel => "misaligned",
         Error::InvalidModel => "invalid_model",
         Error::SchemaVersion { .. } => "schema_version",
-        Error::MisalignedModel => "misaligned",
+        Error::ResolverFull { .. } => "resolver_full",
+        Error::DuplicateOp(_) => "duplicate_op",
+        Error::MissingOps(_) => "missing_ops",
+        Error::ArenaTooSmall { .. } => "arena_too_small",
+        Error::Prepare { .. } => "prepare",
+        Error::Invoke { .. } => "invoke",
+        Error::KernelCheck { .. } => "kernel_check",
+        Error::Stopped => "stopped",
+        Error::Failed { .. } => "failed",
+        Error::NoSuchTensor { .. } => "no_such_tensor",
+        Error::TypeMismatch { .. } => "type_mismatch",
+        Error::ReadOnlyTensor { .. } => "read_only",
         _ => "other",
     }
 }
@@ -423,7 +495,7 @@ RUST_FUZZ = r"""
 mod common;
 use common::*;
 use std::collections::BTreeMap;
-use tflm::{MicroInterpreter, Model, OpResolver};
+use tflm::{Error, MicroInterpreter, Model, OpResolver};
 
 const INTERESTING: [u32; 10] =
     [0, 1, 0x7f, 0x80, 0xff, 0xffff, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0xffff_fff0];
@@ -476,6 +548,11 @@ fn arena_size(rng: &mut Rng, lo: usize, hi: usize) -> usize {
     }
 }
 
+/// After a stopping failure every later call must be `Error::Stopped`.
+fn stops(e: &Error) -> bool {
+    matches!(e, Error::KernelCheck { .. } | Error::ArenaTooSmall { .. } | Error::Stopped)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let start: usize = args[1].parse().unwrap();
@@ -489,34 +566,38 @@ fn main() {
     install_log(verbose);
     let dump = std::env::var_os("FUZZ_DUMP_DIR");
     let mut resolvers: Vec<Option<OpResolver>> = vec![None; models.len()];
-    let mut scratch: Option<Buf> = None;
-    let mut totals: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let mut add = |key: &'static str, n: usize| *totals.entry(key).or_insert(0) += n;
+    let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+    let mut add = |key: &str, n: usize| *totals.entry(key.to_string()).or_insert(0) += n;
     for i in start..start + count {
         let mut rng = Rng::for_input(seed, i as u64);
         let k = i % models.len();
         let base = &models[k];
-        let resolver = resolvers[k].get_or_insert_with(|| {
-            let buf = Buf::from_bytes(base);
-            let scratch = scratch.get_or_insert_with(|| Buf::new(BIG_ARENA));
-            match Model::from_buffer(buf.bytes()) {
-                Ok(model) => resolver_for(&model, scratch.bytes_mut()),
-                Err(_) => OpResolver::new(),
-            }
-        });
+        let seed_resolver = resolvers[k]
+            .get_or_insert_with(|| {
+                let buf = Buf::from_bytes(base);
+                match Model::from_buffer(buf.bytes()) {
+                    Ok(model) => resolver_for(&model),
+                    Err(_) => OpResolver::new(),
+                }
+            })
+            .clone();
         let mutated = !rng.chance(4);
         let input = if mutated { mutate(&mut rng, base) } else { base.clone() };
         let size = arena_size(&mut rng, arena_min, arena_max);
         let offset = if rng.chance(4) { rng.below(16) } else { 0 };
         let junk = [0u8, 0xaa, 0xff, rng.next() as u8][rng.below(4)];
+        // Mostly the operators the mutated model names (a mutated operator code runs
+        // another kernel on the graph), else the seed's (a missing operator is an error).
+        let own_ops = rng.below(4) != 0;
         if verbose {
             eprintln!(
                 "input {i}: seed {k} {} ({} ops), {}{} bytes, arena {size} bytes at offset \
-                 {offset} filled with {junk:#04x}",
+                 {offset} filled with {junk:#04x}, resolver of the {}",
                 paths[k],
-                resolver.ops().count(),
+                seed_resolver.ops().count(),
                 if mutated { "mutated, " } else { "intact, " },
-                input.len()
+                input.len(),
+                if own_ops { "input" } else { "seed" },
             );
         }
         if let Some(dir) = &dump {
@@ -529,32 +610,92 @@ fn main() {
         arena_buf.bytes_mut().fill(junk);
         let (lo, hi) = arena_buf.span();
         let region = Region { arena: (lo + offset, hi), model: model_buf.span() };
-        let Ok(model) = Model::from_buffer(model_buf.bytes()) else { continue };
+        let model = match Model::from_buffer(model_buf.bytes()) {
+            Ok(model) => model,
+            Err(e) => {
+                add(&format!("model_{}", error_kind(&e)), 1);
+                continue;
+            }
+        };
         add("verified", 1);
+        let resolver = if own_ops { resolver_for(&model) } else { seed_resolver };
+        if verbose {
+            let ops: Vec<String> = resolver.ops().map(|op| format!("{op:?}")).collect();
+            eprintln!("input {i}: resolver [{}]", ops.join(", "));
+        }
         let arena = &mut arena_buf.bytes_mut()[offset..];
-        let mut interp = match MicroInterpreter::new(&model, resolver, arena) {
+        let mut findings = Vec::new();
+        let mut interp = match MicroInterpreter::new(&model, &resolver, arena) {
             Ok(interp) => interp,
             Err(e) => {
-                add(error_kind(&e), 1);
+                if verbose {
+                    eprintln!("input {i}: new: {e:?} ({e})");
+                }
+                check_error(&e, &mut findings);
+                add(&format!("build_{}", error_kind(&e)), 1);
+                for f in findings {
+                    println!("finding {i} {f}");
+                }
                 continue;
             }
         };
         add("built", 1);
-        let mut findings = Vec::new();
+        if verbose {
+            let shape = |t: tflm::Tensor<'_>| {
+                let dims: Vec<usize> = t.dims().collect();
+                format!("{:?} {dims:?} {} bytes", t.tensor_type(), t.byte_size())
+            };
+            for j in 0..interp.inputs_len() {
+                if let Ok(t) = interp.input_tensor(j) {
+                    eprintln!("input {i}: input {j} {}", shape(t));
+                }
+            }
+            for j in 0..interp.outputs_len() {
+                if let Ok(t) = interp.output_tensor(j) {
+                    eprintln!("input {i}: output {j} {}", shape(t));
+                }
+            }
+        }
         check_used(&interp, size, &mut findings);
+        let mut stopped_by: Option<Error> = None;
         for round in 0..2 {
             let refill = round == 0 || rng.chance(2);
-            if round == 1 && rng.chance(4) && interp.reset().is_ok() {
-                add("resets", 1);
+            if round == 1 && rng.chance(4) {
+                let result = interp.reset();
+                match &result {
+                    Ok(()) => add("resets", 1),
+                    Err(e) => add(&format!("reset_{}", error_kind(e)), 1),
+                }
+                if let (Some(first), false) = (stopped_by, matches!(result, Err(Error::Stopped))) {
+                    findings.push(format!(
+                        "not-stopped: reset after {first:?} returned {result:?}, not Stopped"
+                    ));
+                }
             }
             if refill {
-                let (filled, skipped) = fill_inputs(&mut interp, &mut rng, &region, &mut findings);
-                add("inputs_filled", filled);
-                add("inputs_skipped", skipped);
+                fill_inputs(&mut interp, &mut rng, &region, &mut findings, &mut add);
             }
-            match interp.invoke() {
-                Ok(()) => add("invokes_ok", 1),
-                Err(_) => add("invokes_err", 1),
+            let result = interp.invoke();
+            if verbose {
+                eprintln!("input {i}: invoke {round}: {result:?}");
+            }
+            match &result {
+                Ok(()) => add("invoke_ok", 1),
+                Err(e) => {
+                    check_error(e, &mut findings);
+                    add(&format!("invoke_{}", error_kind(e)), 1);
+                }
+            }
+            if let Some(first) = stopped_by {
+                if !matches!(result, Err(Error::Stopped)) {
+                    findings.push(format!(
+                        "not-stopped: invoke after {first:?} returned {result:?}, not Stopped"
+                    ));
+                }
+            } else if let Err(e) = result {
+                if stops(&e) {
+                    stopped_by = Some(e);
+                }
             }
             check_outputs(&interp, &region, &mut findings);
         }
@@ -602,40 +743,7 @@ class Build:
             env["CFLAGS"] = ASAN_CFLAGS
             env["RUSTFLAGS"] = " ".join(asan_link_args())
             env["ASAN_OPTIONS"] = ASAN_OPTIONS  # build scripts are not instrumented anyway
-            shims = self.probe_shims()
-            env["PATH"] = f"{shims}{os.pathsep}{env.get('PATH', '')}"
         return env
-
-    def probe_shims(self) -> Path:
-        """A `c++` (and `cc`) first on PATH that compiles `-S` runs without ASan.
-
-        tflm-sys's layout probe (build.rs `layout_probe`) compiles layout.cc to assembly with
-        the library's flags and reads the `tflm_layout` array's words up to the first
-        directive that is not data; with `-fsanitize=address` gcc pads the array with a
-        redzone (`.zero 52`), which the probe counts as 13 more zero words, and the build
-        stops at layout.rs's `layout probe count` assertion. Struct layouts do not depend
-        on ASan, so the probe is compiled without it. Every other command runs the real
-        compiler unchanged, under the same name, so tflm-sys's object cache keys (which
-        hash the compiler's name and arguments) are those of a plain CXXFLAGS build.
-        """
-        shims = self.target_dir / "asan-probe-shims"
-        shims.mkdir(parents=True, exist_ok=True)
-        for name in ("c++", "cc"):
-            real = shutil.which(name, path=os.environ.get("PATH"))
-            if real is None:
-                continue
-            script = (
-                "#!/bin/sh\n"
-                "# Written by tests/fuzz/fuzz_models.py (Build.probe_shims).\n"
-                'for a in "$@"; do\n'
-                f'  [ "$a" = -S ] && exec {real} "$@" -fno-sanitize=all\n'
-                "done\n"
-                f'exec {real} "$@"\n'
-            )
-            path = shims / name
-            write_if_changed(path, script)
-            path.chmod(0o755)
-        return shims
 
     def run_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -657,25 +765,16 @@ class Build:
         write_if_changed(
             project / "Cargo.toml",
             f'[package]\nname = "{name}"\nversion = "0.0.0"\nedition = "2021"\n\n'
-            f'[dependencies]\ntflm = {{ path = "{tflm}" }}\n\n'
+            f'[dependencies]\ntflm = {{ path = "{tflm}", features = ["alloc"] }}\n\n'
             "[profile.release]\ndebug = false\n\n[workspace]\n",
         )
         lock = self.crate / "Cargo.lock"
         if lock.is_file() and not (project / "Cargo.lock").exists():
             shutil.copy(lock, project / "Cargo.lock")  # the crate's own pins (cc, ...)
         write_if_changed(project / "src" / "main.rs", main_rs)
-        write_if_changed(
-            project / "src" / "common.rs",
-            RUST_COMMON.replace("/*ALL_OPS*/", ", ".join(f"Op::{op}" for op in all_ops(tflm))),
-        )
+        write_if_changed(project / "src" / "common.rs", RUST_COMMON)
         binary = self.binary(name)
-        # tflm-sys's build.rs names vendor/MANIFEST.tsv in rerun-if-changed, which does not
-        # exist in a repository checkout, so cargo reruns it (and relinks) on every build:
-        # skip cargo when nothing it reads changed.
-        stamp = project / "built.stamp"
-        digest = self.digest(project)
-        if binary.is_file() and stamp.is_file() and stamp.read_text() == digest:
-            return binary
+        before = binary.stat().st_mtime_ns if binary.is_file() else None
         cmd = ["cargo", "build", "--release", "--offline", "--target", self.triple]
         cmd += ["--manifest-path", str(project / "Cargo.toml")]
         started = time.monotonic()
@@ -683,42 +782,19 @@ class Build:
         if result.returncode != 0:
             sys.stderr.write(result.stderr[-8000:])
             raise SystemExit(f"building the {name} harness failed: {' '.join(cmd)}")
+        rebuilt = binary.stat().st_mtime_ns != before
         for line in result.stderr.splitlines():
-            if "tflm-sys: compiled" in line:
+            # cargo repeats a cached build script's warnings: only news when it relinked.
+            if "tflm-sys: compiled" in line and rebuilt:
                 print(f"[build] {line.strip()}", file=sys.stderr)
-        if self.sanitizer == "asan":
+        if self.sanitizer == "asan" and rebuilt:
             check_asan_binary(binary)
-        stamp.write_text(digest)
         print(
             f"[build] {name} ({self.sanitizer}) ready in {time.monotonic() - started:.0f} s: "
             f"{binary}",
             file=sys.stderr,
         )
         return binary
-
-    def digest(self, project: Path) -> str:
-        """Everything the harness binary is built from: its crate, the crate under test, the
-        flags and the toolchain."""
-        h = hashlib.sha256()
-        env = self.cargo_env()
-        for var in ("CXXFLAGS", "CFLAGS", "RUSTFLAGS", "BINDBOT_CACHE", "TFLM_SYS_OBJECT_CACHE"):
-            h.update(f"{var}={env.get(var, '')}\0".encode())
-        for tool in (["rustc", "-vV"], ["c++", "--version"]):
-            h.update(subprocess.run(tool, capture_output=True).stdout)
-        roots = [
-            project / "Cargo.toml",
-            project / "src",
-            self.crate / "tflm",
-            self.crate / "tflm-sys",
-        ]
-        for root in roots:
-            files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-            for f in files:
-                if {"target", "vendor"} & set(f.relative_to(root.parent).parts[1:]):
-                    continue
-                h.update(f"{f}\0".encode())
-                h.update(f.read_bytes())
-        return h.hexdigest()
 
 
 def asan_link_args() -> list[str]:
@@ -764,15 +840,6 @@ def check_asan_binary(binary: Path) -> None:
 def write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
-
-
-def all_ops(tflm: Path) -> list[str]:
-    """Every variant of `pub enum Op` in the crate's ops.rs."""
-    text = (tflm / "src" / "ops.rs").read_text()
-    body = re.search(r"pub enum Op \{(.*?)\n\}", text, re.S)
-    if body is None:
-        raise SystemExit(f"no `pub enum Op` in {tflm / 'src' / 'ops.rs'}")
-    return re.findall(r"^\s+([A-Z]\w*),\s*$", body.group(1), re.M)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -892,6 +959,198 @@ def make_build(args: argparse.Namespace) -> Build:
 
 def models_dir(args: argparse.Namespace, commit: str) -> Path:
     return args.models_dir or Path(f"/tmp/bindbot-fuzz-models-{commit[:12]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Describing a model (for --replay): its operators and tensor shapes, read straight from the
+# flatbuffer with struct (only what a finding's report needs).
+
+# The schema's TensorType (not TfLiteType: the schema has no NoType).
+TENSOR_TYPES = (
+    "float32",
+    "float16",
+    "int32",
+    "uint8",
+    "int64",
+    "string",
+    "bool",
+    "int16",
+    "complex64",
+    "int8",
+    "float64",
+    "complex128",
+    "uint64",
+    "resource",
+    "variant",
+    "uint32",
+    "uint16",
+    "int4",
+    "bfloat16",
+    "int2",
+    "uint4",
+    "float8_e4m3fn",
+    "float8_e5m2",
+)
+
+
+class _Flat:
+    """Bounds-checked reads of flatbuffer tables, vectors and strings."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def u(self, fmt: str, pos: int) -> int:
+        if pos < 0 or pos + struct.calcsize(fmt) > len(self.data):
+            raise ValueError(f"read past the buffer at {pos}")
+        value: int = struct.unpack_from("<" + fmt, self.data, pos)[0]
+        return value
+
+    def root(self) -> int:
+        return self.u("I", 0)
+
+    def field(self, table: int, index: int) -> int | None:
+        """Where field `index` of the table at `table` is, or None when absent."""
+        vtable = table - self.u("i", table)
+        slot = 4 + 2 * index
+        if slot >= self.u("H", vtable):
+            return None
+        off = self.u("H", vtable + slot)
+        return table + off if off else None
+
+    def scalar(self, table: int, index: int, fmt: str, default: int = 0) -> int:
+        at = self.field(table, index)
+        return default if at is None else self.u(fmt, at)
+
+    def vector(self, table: int, index: int) -> tuple[int, int]:
+        """(start of elements, length) of a vector field; (0, 0) when absent."""
+        at = self.field(table, index)
+        if at is None:
+            return 0, 0
+        start = at + self.u("I", at)
+        return start + 4, self.u("I", start)
+
+    def tables(self, table: int, index: int) -> list[int]:
+        start, n = self.vector(table, index)
+        return [start + 4 * k + self.u("I", start + 4 * k) for k in range(n)]
+
+    def ints(self, table: int, index: int, fmt: str = "i") -> list[int]:
+        start, n = self.vector(table, index)
+        size = struct.calcsize(fmt)
+        if n > 1 << 16:
+            return [n]  # a mutated length: just say how long
+        return [self.u(fmt, start + size * k) for k in range(n)]
+
+    def string(self, table: int, index: int) -> str:
+        start, n = self.vector(table, index)
+        return self.data[start : start + min(n, 64)].decode(errors="replace") if n else ""
+
+
+def builtin_names(crate: Path) -> dict[int, str]:
+    """TFLite's builtin operator names by code, from the crate's ops.rs."""
+    text = (crate / "tflm" / "src" / "ops.rs").read_text()
+    body = text[text.find("fn builtin_name") :]
+    return {int(c): n for c, n in re.findall(r'^\s+(\d+) => "(\w+)",', body, re.M)}
+
+
+def describe_model(
+    data: bytes, names: dict[int, str], spans: list[tuple[int, int, str]] | None = None
+) -> list[str]:
+    """One line per operator code, tensor and operator of a (verified) model; `spans` gets
+    where buffer data, custom options, shapes and names lie (start, end, what)."""
+    fb = _Flat(data)
+    out: list[str] = []
+    spans = [] if spans is None else spans
+
+    def span(table: int, index: int, size: int, what: str) -> None:
+        start, n = fb.vector(table, index)
+        if n:
+            spans.append((start - 4, start + n * size, what))
+
+    try:
+        model = fb.root()
+        out.append(f"version {fb.scalar(model, 0, 'I')}")
+        codes = []
+        for code in fb.tables(model, 1):
+            builtin = max(fb.scalar(code, 0, "b"), fb.scalar(code, 3, "i"))
+            custom = fb.string(code, 1)
+            codes.append(custom or names.get(builtin, f"BUILTIN_{builtin}"))
+        out.append("operator codes: " + ", ".join(f"{k}={c}" for k, c in enumerate(codes)))
+        buffers = []
+        for b, buf in enumerate(fb.tables(model, 4)):
+            _, n = fb.vector(buf, 0)
+            span(buf, 0, 1, f"buffer {b} data")
+            buffers.append(n or fb.scalar(buf, 2, "Q"))
+        for s, sub in enumerate(fb.tables(model, 2)):
+            out.append(f"subgraph {s}: inputs {fb.ints(sub, 1)} outputs {fb.ints(sub, 2)}")
+            for t, tensor in enumerate(fb.tables(sub, 0)):
+                span(tensor, 0, 4, f"tensor {t} shape")
+                span(tensor, 3, 1, f"tensor {t} name")
+                ty = fb.scalar(tensor, 1, "b")
+                buf = fb.scalar(tensor, 2, "I")
+                data_bytes = buffers[buf] if 0 <= buf < len(buffers) else None
+                quant = fb.field(tensor, 4)
+                q = ""
+                if quant is not None:
+                    qt = quant + fb.u("I", quant)
+                    scale = len(fb.ints(qt, 2, "f"))
+                    zero = len(fb.ints(qt, 3, "q"))
+                    dim = fb.scalar(qt, 6, "i")
+                    q = f" quant(scales {scale}, zero points {zero}, axis {dim})"
+                out.append(
+                    f"  tensor {t}: {TENSOR_TYPES[ty] if 0 <= ty < len(TENSOR_TYPES) else ty} "
+                    f"shape {fb.ints(tensor, 0)} buffer {buf}"
+                    + (f" ({data_bytes} bytes)" if data_bytes else "")
+                    + (" variable" if fb.scalar(tensor, 5, "B") else "")
+                    + q
+                    + f" '{fb.string(tensor, 3)}'"
+                )
+            for o, op in enumerate(fb.tables(sub, 3)):
+                index = fb.scalar(op, 0, "I")
+                name = codes[index] if index < len(codes) else f"opcode {index}?"
+                _, options = fb.vector(op, 5)
+                span(op, 5, 1, f"op {o} {name} custom options")
+                span(op, 1, 4, f"op {o} {name} inputs")
+                span(op, 2, 4, f"op {o} {name} outputs")
+                out.append(
+                    f"  op {o}: {name} inputs {fb.ints(op, 1)} outputs {fb.ints(op, 2)} "
+                    f"options type {fb.scalar(op, 3, 'B')}"
+                    + (f", custom options {options} bytes" if options else "")
+                )
+    except (ValueError, IndexError, struct.error) as e:
+        out.append(f"(unreadable past here: {e})")
+    return out
+
+
+def describe_replay(stderr: str, dump_dir: Path, index: int, crate: Path) -> None:
+    """Prints the seed and the replayed input's model, and how they differ."""
+    seed = re.search(rf"^input {index}: seed \d+ (\S+)", stderr, re.M)
+    mutant = dump_dir / f"input-{index}.tflite"
+    if seed is None or not mutant.is_file():
+        return
+    names = builtin_names(crate)
+    base, mutated = Path(seed.group(1)).read_bytes(), mutant.read_bytes()
+    changed = [k for k in range(min(len(base), len(mutated))) if base[k] != mutated[k]]
+    print(f"\n== input {index}: {mutant} ({len(mutated)} bytes) from {seed.group(1)}")
+    print(
+        f"   {len(changed)} bytes differ"
+        + (f" (first at {changed[0]:#x}, last at {changed[-1]:#x})" if changed else "")
+        + (f"; length {len(base)} -> {len(mutated)}" if len(base) != len(mutated) else "")
+    )
+    spans: list[tuple[int, int, str]] = []
+    a, b = describe_model(base, names, spans), describe_model(mutated, names)
+    for k in changed[:16]:
+        what = next(
+            (f"{w} +{k - lo}" for lo, hi, w in spans if lo <= k < hi),
+            "flatbuffer structure (a table, vtable or offset)",
+        )
+        print(f"   byte {k:#x}: {base[k]:#04x} -> {mutated[k]:#04x} in the seed's {what}")
+    print("   the mutated model:")
+    for line in b:
+        print(f"     {line}")
+    diff = list(difflib.unified_diff(a, b, "seed", "input", lineterm="", n=0))
+    print("   differences from the seed:" if diff else "   no difference the description shows")
+    for line in diff[2:]:
+        print(f"     {line}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1130,22 +1389,44 @@ def fuzz(
     return total
 
 
+def _counts(t: Counter[str], prefix: str) -> dict[str, int]:
+    """The totals whose key starts with `prefix`, by the rest of the key, largest first."""
+    found = {k[len(prefix) :]: n for k, n in t.items() if k.startswith(prefix) and n}
+    return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _listed(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {n}" for k, n in counts.items()) or "none"
+
+
 def print_summary(result: ChunkResult, wall: float, models: int) -> None:
     t = result.totals
     asan = [c for _, c in result.crashes if c.asan_kind]
+    rejected = _counts(t, "model_")
+    build = _counts(t, "build_")
+    invoke = _counts(t, "invoke_")
+    invoke_ok = invoke.pop("ok", 0)
+    reset = _counts(t, "reset_")
+    checks = build.get("kernel_check", 0) + invoke.get("kernel_check", 0)
     print()
     print(f"seed models:          {models}")
     print(f"total inputs:         {t['inputs']}")
-    print(f"verified models:      {t['verified']}")
+    print(f"verified models:      {t['verified']} (rejected: {_listed(rejected)})")
     print(f"interpreters built:   {t['built']}")
-    errors = ", ".join(
-        f"{k} {t[k]}" for k in ("arena_too_small", "missing_op", "failed", "other") if t[k]
-    )
-    print(f"  build errors:       {errors or 'none'}")
-    print(f"inputs filled:        {t['inputs_filled']} (skipped {t['inputs_skipped']})")
+    print(f"  build errors:       {_listed(build)}")
     print(
-        f"invokes ok:           {t['invokes_ok']} (failed {t['invokes_err']}, resets {t['resets']})"
+        f"inputs filled:        {t['inputs_filled']} typed, {t['inputs_filled_bytes']} as bytes "
+        f"(read-only {t['inputs_read_only']}, skipped {t['inputs_skipped']})"
     )
+    print(f"invokes ok:           {invoke_ok}")
+    print(f"  invoke errors:      {_listed(invoke)}")
+    print(f"resets ok:            {t['resets']} (errors: {_listed(reset)})")
+    print(
+        f"KernelCheck:          {checks} contained (build {build.get('kernel_check', 0)}, "
+        f"invoke {invoke.get('kernel_check', 0)}); Stopped after it: "
+        f"invoke {invoke.get('stopped', 0)}, reset {reset.get('stopped', 0)}"
+    )
+    print(f"TFLM log messages:    {t['log_messages']}")
     print(f"crashes:              {len(result.crashes)}")
     print(f"ASan findings:        {len(asan)}")
     print(f"harness findings:     {len(result.findings)}")
@@ -1245,6 +1526,8 @@ def main() -> int:
         sys.stderr.write(outcome.stderr)
         if outcome.failed:
             print("\n" + "\n".join(classify(outcome).lines()))
+        if args.dump_dir:
+            describe_replay(outcome.stderr, args.dump_dir, args.replay, build.crate)
         return 1 if outcome.failed or "finding " in outcome.stdout else 0
     chunk = args.chunk or (25 if valgrind else 500)
 
