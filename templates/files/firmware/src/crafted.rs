@@ -85,22 +85,22 @@ fn tensor(m: &[u8], index: usize) -> Option<usize> {
 
 /// Points input 0's tensor at constant data: writing that input would write the model.
 pub fn constant_input(m: &mut [u8]) -> Option<()> {
-    let (inputs, count) = vector(m, subgraph0(m)?, SUBGRAPH_INPUTS)?;
-    (count > 0).then_some(())?;
-    let input = tensor(m, u32_at(m, inputs)? as usize)?;
-    let at = field(m, input, TENSOR_BUFFER)?;
-    let buffer = data_buffer(m, 64)?;
-    put_u32(m, at, buffer)
+    let inputs = vector(m, subgraph0(m)?, SUBGRAPH_INPUTS)?;
+    point_at_data(m, inputs)
 }
 
 /// Points operator 0's first output at constant data: its kernel would write the model.
 pub fn constant_output(m: &mut [u8]) -> Option<()> {
     let operators = vector(m, subgraph0(m)?, SUBGRAPH_OPERATORS)?;
     let op = element_table(m, operators, 0)?;
-    let (outputs, count) = vector(m, op, OPERATOR_OUTPUTS)?;
+    let outputs = vector(m, op, OPERATOR_OUTPUTS)?;
+    point_at_data(m, outputs)
+}
+
+/// Makes the first tensor of the index list `(start, count)` use a buffer with data.
+fn point_at_data(m: &mut [u8], (start, count): (usize, usize)) -> Option<()> {
     (count > 0).then_some(())?;
-    let output = tensor(m, u32_at(m, outputs)? as usize)?;
-    let at = field(m, output, TENSOR_BUFFER)?;
+    let at = field(m, tensor(m, u32_at(m, start)? as usize)?, TENSOR_BUFFER)?;
     let buffer = data_buffer(m, 64)?;
     put_u32(m, at, buffer)
 }
