@@ -69,6 +69,8 @@ class GenPlan:
     #: The interpreter's state and current operator can be read (MicroInterpreterContext,
     #: MicroInterpreterGraph), so errors name the operator that failed.
     graph_state: bool = False
+    #: TfLiteTensor carries per-channel quantization (TfLiteAffineQuantization).
+    per_channel: bool = False
 
 
 def _shim_constructor(ctors: tuple[Function, ...]) -> tuple[tuple[CtorArg, ...], bool] | None:
@@ -169,6 +171,7 @@ def plan(model: ApiModel, commit: str, resolver_capacity: int = 32) -> GenPlan:
         debug_vsnprintf=vsnprintf,
         arena_guard=guard,
         graph_state=_graph_state(model),
+        per_channel=isinstance(model.get("TfLiteAffineQuantization"), RecordEntity),
     )
 
 

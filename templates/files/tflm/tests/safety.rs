@@ -137,3 +137,18 @@ fn interpreter_moves_between_threads() {
         });
     }
 }
+
+/// Model inputs and outputs carry one scale (per-tensor quantization): `per_channel` is
+/// `None` for them, and `quantization` has the scale.
+#[test]
+fn inputs_are_per_tensor_quantized() {
+    for (name, bytes) in models().into_iter().filter(|(n, _)| n == "hello_world_int8") {
+        let model = Model::from_buffer(&bytes).unwrap();
+        let resolver = OpResolver::for_model(&model).unwrap();
+        let mut arena = heap_arena(1 << 16);
+        let interpreter = MicroInterpreter::new(&model, &resolver, &mut arena).unwrap();
+        let input = interpreter.input_tensor(0).unwrap();
+        assert!(input.per_channel().is_none(), "{name}");
+        assert!(input.quantization().scale > 0.0, "{name}");
+    }
+}
