@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from bindbot.build.kernels import _METHOD, _method_end
+from bindbot.build.kernels import _METHOD, _NOISE, _method_end
 
 #: The resolver's own registration primitives: they register whatever they are given.
 _PRIMITIVES = frozenset({"AddBuiltin", "AddCustom"})
@@ -37,13 +37,9 @@ _BUILTIN_PREFIX = "BuiltinOperator_"
 #: The enum's range markers, aliases of real operators rather than operators.
 _RANGE_MARKERS = frozenset({"BuiltinOperator_MIN", "BuiltinOperator_MAX"})
 
-#: Comments, string and character literals. Comments are blanked; literals become
-#: placeholders (`"0"`, `"1"`, ...) so no brace, parenthesis or comma inside one is read
-#: as code, and the custom names can be read back.
-_NOISE = re.compile(
-    r"//[^\n]*|/\*.*?\*/|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'",
-    re.DOTALL,
-)
+# kernels._NOISE matches comments, string and character literals. Here comments are
+# blanked and literals become placeholders (`"0"`, `"1"`, ...) so no brace, parenthesis or
+# comma inside one is read as code, and the custom names can be read back.
 #: A call of one of the primitives (also as `this->AddBuiltin(` or `tflite::...`).
 _CALL = re.compile(r"\b(AddBuiltin|AddCustom)\s*\(")
 #: The first argument of `AddBuiltin`: an enum constant, optionally qualified.
