@@ -22,10 +22,6 @@ from bindbot.verify.targets import FIRMWARE_LIBS, cross_targets
 #: The crate's own version; the upstream pin goes in its build metadata.
 CRATE_BASE_VERSION = "0.1.0"
 
-#: Storage reserved for the C++ op resolver; the shim's static_assert checks it per target.
-RESOLVER_STORAGE_PER_OP = 160
-RESOLVER_STORAGE_BASE = 512
-
 #: Rust element types and the TfLiteType each one views.
 ELEMENTS = (
     ("f32", "kTfLiteFloat32"),
@@ -38,6 +34,11 @@ ELEMENTS = (
     ("u32", "kTfLiteUInt32"),
     ("i64", "kTfLiteInt64"),
     ("u64", "kTfLiteUInt64"),
+    ("bool", "kTfLiteBool"),
+    ("crate::F16", "kTfLiteFloat16"),
+    ("crate::Bf16", "kTfLiteBFloat16"),
+    ("crate::Complex32", "kTfLiteComplex64"),
+    ("crate::Complex64", "kTfLiteComplex128"),
 )
 
 #: Elementwise builtins whose output must have the input's element count, and broadcasting
@@ -283,8 +284,6 @@ def render_crate(
         "has_keyword_ops": methods >= KEYWORD_MODEL_OPS,
         "cross_targets": cross_targets(),
         "firmware_libs": FIRMWARE_LIBS,
-        "resolver_storage": RESOLVER_STORAGE_BASE
-        + RESOLVER_STORAGE_PER_OP * plan.resolver_capacity,
     }
     files = [
         ("Cargo.toml", "rust/workspace.Cargo.toml.j2"),

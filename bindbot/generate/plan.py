@@ -71,6 +71,11 @@ class GenPlan:
     graph_state: bool = False
     #: TfLiteTensor carries per-channel quantization (TfLiteAffineQuantization).
     per_channel: bool = False
+    #: The interpreter takes a MicroProfilerInterface (BeginEvent/EndEvent), which the shim
+    #: forwards to Rust; application kernels find the shim's state through it.
+    profiler: bool = False
+    #: The interpreter takes MicroResourceVariables (created in the arena per model).
+    resource_variables: bool = False
 
 
 def _shim_constructor(ctors: tuple[Function, ...]) -> tuple[tuple[CtorArg, ...], bool] | None:
@@ -157,6 +162,7 @@ def plan(model: ApiModel, commit: str, resolver_capacity: int = 32) -> GenPlan:
             f"{RESOLVER} has no Add* method callable without arguments",
             "extend templates/shim for the new registration style",
         )
+    _check_resolver_interface(model)
     debug_log, vsnprintf = _debug_log(model)
     guard = "initialization_status" in names and _arena_guard(model, interp)
     return GenPlan(
@@ -172,6 +178,75 @@ def plan(model: ApiModel, commit: str, resolver_capacity: int = 32) -> GenPlan:
         arena_guard=guard,
         graph_state=_graph_state(model),
         per_channel=isinstance(model.get("TfLiteAffineQuantization"), RecordEntity),
+        profiler=guard and _profiler(model, interp),
+        resource_variables=guard and _resource_variables(model, interp),
+    )
+
+
+#: The pure virtual methods of tflite::MicroOpResolver the shim's table resolver
+#: implements, with their parameters.
+_RESOLVER_INTERFACE: dict[str, tuple[tuple[str, ...], ...]] = {
+    "FindOp": (("BuiltinOperator",), ("const char *",)),
+    "GetOpDataParser": (("BuiltinOperator",),),
+}
+
+
+def _check_resolver_interface(model: ApiModel) -> None:
+    """The shim implements MicroOpResolver itself (a table sized by the caller): every
+    pure virtual method must be one it overrides."""
+    entity = model.get("tflite::MicroOpResolver")
+    if not isinstance(entity, RecordEntity):
+        raise GenerationError(
+            "tflite::MicroOpResolver is missing: the shim's op table implements it",
+            "extend templates/shim/tflm_shim.cc.j2 (TableResolver) for the new resolver interface",
+        )
+    pure = [m for m in entity.methods if "pure" in m.flags]
+    known = {
+        (m.name, tuple(p.canonical for p in m.params))
+        for m in pure
+        if any(
+            len(m.params) == len(want)
+            and all(w in p.canonical for w, p in zip(want, m.params, strict=True))
+            for want in _RESOLVER_INTERFACE.get(m.name, ())
+        )
+    }
+    unknown = [
+        m.display() for m in pure if (m.name, tuple(p.canonical for p in m.params)) not in known
+    ]
+    if unknown or len(known) != 3:
+        raise GenerationError(
+            "tflite::MicroOpResolver's pure virtual methods are now "
+            + "; ".join(m.display() for m in pure)
+            + " (the shim's TableResolver implements FindOp(BuiltinOperator), "
+            "FindOp(const char*) and GetOpDataParser(BuiltinOperator))",
+            "extend templates/shim/tflm_shim.cc.j2 (TableResolver) for the new resolver interface",
+        )
+
+
+def _profiler(model: ApiModel, interp: RecordEntity) -> bool:
+    profiler = _methods(model, "tflite::MicroProfilerInterface")
+    return (
+        _takes(profiler.get("BeginEvent", ()), "const char *")
+        and _takes(profiler.get("EndEvent", ()), "unsigned int")
+        and _takes(
+            interp.constructors,
+            "Model",
+            "MicroOpResolver",
+            "MicroAllocator *",
+            "MicroResourceVariables *",
+            "MicroProfilerInterface *",
+        )
+    )
+
+
+def _resource_variables(model: ApiModel, interp: RecordEntity) -> bool:
+    variables = _methods(model, "tflite::MicroResourceVariables")
+    return _takes(variables.get("Create", ()), "MicroAllocator *", "int") and _takes(
+        interp.constructors,
+        "Model",
+        "MicroOpResolver",
+        "MicroAllocator *",
+        "MicroResourceVariables *",
     )
 
 

@@ -74,7 +74,7 @@ def test_shim_follows_the_model(cli: Cli, synthetic: SyntheticUpstream) -> None:
     # The 2021-style constructor needs an ErrorReporter: the shim supplies a static one.
     assert "tflm_error_reporter()" in shim
     for method in ("AddAdd", "AddConv2D", "AddFullyConnected"):
-        assert f"->{method}();" in shim
+        assert f"r.{method}();" in shim
     ops = (cli.project / "rust_crate/tflm/src/ops.rs").read_text()
     assert "pub fn add_conv_2d(&mut self)" in ops
 

@@ -163,7 +163,10 @@ fn build() -> Result<(), String> {
     for op in &ops {
         shim.define(op, None);
     }
-    let mut shim_files = vec![manifest.join("shim/tflm_shim.cc")];
+    let mut shim_files = vec![
+        manifest.join("shim/tflm_shim.cc"),
+        manifest.join("shim/tflm_signal_checks.cc"),
+    ];
     if bare_metal {
         shim_files.push(manifest.join("shim/tflm_runtime.cc"));
     }

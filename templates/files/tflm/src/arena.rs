@@ -18,9 +18,9 @@ use crate::{Error, MicroInterpreter, Model, OpResolver};
 /// Whatever [`MicroInterpreter::new`] returns for an arena of `limit` bytes, other than
 /// [`Error::ArenaTooSmall`]; [`Error::ArenaTooSmall`] when even `limit` bytes are not
 /// enough.
-pub fn required_arena_size(
+pub fn required_arena_size<const N: usize>(
     model: &Model<'_>,
-    resolver: &OpResolver,
+    resolver: &OpResolver<N>,
     limit: usize,
 ) -> Result<usize, Error> {
     let fits = |size: usize| -> Result<bool, Error> {
