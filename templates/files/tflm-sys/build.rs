@@ -166,6 +166,7 @@ fn build() -> Result<(), String> {
     let mut shim_files = vec![
         manifest.join("shim/tflm_shim.cc"),
         manifest.join("shim/tflm_signal_checks.cc"),
+        manifest.join("shim/tflm_model_names.cc"),
     ];
     if bare_metal {
         shim_files.push(manifest.join("shim/tflm_runtime.cc"));

@@ -50,6 +50,16 @@ macro_rules! needs_kernels {
     };
 }
 
+/// Skips a test on a TFLM without resource variables (the synthetic upstream of CI).
+macro_rules! needs_resource_variables {
+    () => {
+        if !tflm::resource_variables_supported() {
+            eprintln!("skipped: this TFLM has no resource variables");
+            return;
+        }
+    };
+}
+
 fn run(model: &Model<'_>, resolver: &OpResolver<4>, input: &[f32]) -> Result<Vec<f32>, Error> {
     let mut arena = vec![0u8; 16 * 1024];
     let mut interpreter = MicroInterpreter::new(model, resolver, &mut arena)?;
@@ -211,6 +221,7 @@ fn kernel_state_lives_in_the_arena_and_is_dropped() {
 
 #[test]
 fn resource_variables_keep_state_across_invokes() {
+    needs_resource_variables!();
     let bytes = AlignedBytes::from_slice(&models::accumulator(4, Some("total")));
     let model = Model::from_buffer(&bytes).unwrap();
     let mut resolver = OpResolver::<5>::with_capacity();
@@ -270,6 +281,7 @@ fn the_profiler_reports_each_operator() {
         eprintln!("skipped: this TFLM has no profiler interface");
         return;
     }
+    needs_resource_variables!();
     let bytes = AlignedBytes::from_slice(&models::accumulator(4, Some("total")));
     let model = Model::from_buffer(&bytes).unwrap();
     let mut resolver = OpResolver::<5>::with_capacity();

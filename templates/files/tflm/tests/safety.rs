@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use tflm::arena::{heap_arena, required_arena_size};
 use tflm::{AlignedBytes, Error, MicroInterpreter, Model, OpResolver};
 
-#[path = "../../firmware/src/crafted.rs"]
+#[path = "support/crafted.rs"]
 mod crafted;
 
 fn models() -> Vec<(String, AlignedBytes)> {

@@ -6,11 +6,16 @@
 use flatbuffers::{FlatBufferBuilder, WIPOffset};
 
 pub const FLOAT32: i8 = 0;
+pub const INT32: i8 = 2;
 pub const BOOL: i8 = 6;
+pub const INT8: i8 = 9;
 pub const RESOURCE: i8 = 13;
 
 pub const ADD: i32 = 0;
+pub const CONV_2D: i32 = 3;
 pub const RELU: i32 = 19;
+pub const DIV: i32 = 42;
+pub const FLOOR_MOD: i32 = 95;
 pub const CUSTOM: i32 = 32;
 pub const LOGICAL_NOT: i32 = 87;
 pub const CALL_ONCE: i32 = 129;
@@ -18,6 +23,7 @@ pub const VAR_HANDLE: i32 = 142;
 pub const READ_VARIABLE: i32 = 143;
 pub const ASSIGN_VARIABLE: i32 = 144;
 
+const CONV_2D_OPTIONS: u8 = 1;
 const CALL_ONCE_OPTIONS: u8 = 103;
 const VAR_HANDLE_OPTIONS: u8 = 111;
 
@@ -62,6 +68,7 @@ pub struct OpSpec {
 pub enum Options {
     None,
     CallOnce { init_subgraph: i32 },
+    Conv2D { stride: i32 },
     VarHandle { container: Option<&'static str>, shared_name: Option<&'static str> },
     Custom(Vec<u8>),
 }
@@ -88,8 +95,21 @@ pub enum Code {
     Custom(&'static str),
 }
 
+/// A signature: its key, subgraph, and named inputs and outputs (name, tensor index).
+pub struct SignatureSpec {
+    pub key: &'static str,
+    pub subgraph: u32,
+    pub inputs: Vec<(&'static str, u32)>,
+    pub outputs: Vec<(&'static str, u32)>,
+}
+
 /// The model's bytes (copy them into `tflm::AlignedBytes` to load).
 pub fn model(codes: &[Code], subgraphs: Vec<SubgraphSpec>) -> Vec<u8> {
+    model_with_signatures(codes, subgraphs, &[])
+}
+
+/// Like [`model`], with signatures (SignatureDef, slot 7 of Model).
+pub fn model_with_signatures(codes: &[Code], subgraphs: Vec<SubgraphSpec>, signatures: &[SignatureSpec]) -> Vec<u8> {
     let mut b = FlatBufferBuilder::new();
     // Buffer 0 is the empty sentinel, as converters write; then one per tensor.
     let mut buffers: Vec<Vec<u8>> = vec![Vec::new()];
@@ -118,6 +138,16 @@ pub fn model(codes: &[Code], subgraphs: Vec<SubgraphSpec>) -> Vec<u8> {
                     let start = b.start_table();
                     b.push_slot::<i32>(slot(0), *init_subgraph, 0);
                     (CALL_ONCE_OPTIONS, Some(b.end_table(start)), None)
+                }
+                Options::Conv2D { stride } => {
+                    // padding VALID (1), stride w and h, no activation, dilations 1.
+                    let start = b.start_table();
+                    b.push_slot::<i8>(slot(0), 1, 0);
+                    b.push_slot::<i32>(slot(1), *stride, 0);
+                    b.push_slot::<i32>(slot(2), *stride, 0);
+                    b.push_slot::<i32>(slot(4), 1, 1);
+                    b.push_slot::<i32>(slot(5), 1, 1);
+                    (CONV_2D_OPTIONS, Some(b.end_table(start)), None)
                 }
                 Options::VarHandle { container, shared_name } => {
                     let container = container.map(|c| b.create_string(c));
@@ -186,12 +216,41 @@ pub fn model(codes: &[Code], subgraphs: Vec<SubgraphSpec>) -> Vec<u8> {
     let subgraphs = b.create_vector(&subgraph_tables);
     let buffers = b.create_vector(&buffer_tables);
     let description = b.create_string("bindbot test model");
+    let mut signature_tables = Vec::new();
+    for sig in signatures {
+        let mut maps = |list: &[(&str, u32)]| {
+            let tables: Vec<Table> = list
+                .iter()
+                .map(|&(name, index)| {
+                    let name = b.create_string(name);
+                    let start = b.start_table();
+                    b.push_slot_always(slot(0), name);
+                    b.push_slot::<u32>(slot(1), index, 0);
+                    b.end_table(start)
+                })
+                .collect();
+            b.create_vector(&tables)
+        };
+        let inputs = maps(&sig.inputs);
+        let outputs = maps(&sig.outputs);
+        let key = b.create_string(sig.key);
+        let start = b.start_table();
+        b.push_slot_always(slot(0), inputs);
+        b.push_slot_always(slot(1), outputs);
+        b.push_slot_always(slot(2), key);
+        b.push_slot::<u32>(slot(4), sig.subgraph, 0);
+        signature_tables.push(b.end_table(start));
+    }
+    let signature_defs = (!signatures.is_empty()).then(|| b.create_vector(&signature_tables));
     let start = b.start_table();
     b.push_slot::<u32>(slot(0), 3, 0);
     b.push_slot_always(slot(1), codes);
     b.push_slot_always(slot(2), subgraphs);
     b.push_slot_always(slot(3), description);
     b.push_slot_always(slot(4), buffers);
+    if let Some(defs) = signature_defs {
+        b.push_slot_always(slot(7), defs);
+    }
     let root = b.end_table(start);
     b.finish(root, Some("TFL3"));
     b.finished_data().to_vec()
@@ -263,4 +322,37 @@ pub fn accumulator(n: i32, shared_name: Option<&'static str>) -> Vec<u8> {
         ops: vec![op(1, &[], &[0], handle1), op(4, &[0, 1], &[], Options::None)],
     };
     model(&codes, vec![main, init])
+}
+
+/// inputs a and b (`shape`, types `a_type`, `b_type`) -> one binary operator -> output.
+pub fn binary(code: i32, shape: &[i32], a_type: i8, b_type: i8, out_type: i8) -> Vec<u8> {
+    model(
+        &[Code::Builtin(code)],
+        vec![SubgraphSpec {
+            tensors: vec![tensor(shape, a_type), tensor(shape, b_type), tensor(shape, out_type)],
+            inputs: vec![0, 1],
+            outputs: vec![2],
+            ops: vec![op(0, &[0, 1], &[2], Options::None)],
+        }],
+    )
+}
+
+/// A float CONV_2D: input [1, 4, 4, `input_depth`], filter [2, 1, 1, `filter_depth`]
+/// (constant), output [1, 4/stride, 4/stride, 2].
+pub fn conv(input_depth: i32, filter_depth: i32, stride: i32) -> Vec<u8> {
+    let filter = (2 * filter_depth).max(0) as usize;
+    let out = if stride > 0 { 4 / stride } else { 4 };
+    model(
+        &[Code::Builtin(CONV_2D)],
+        vec![SubgraphSpec {
+            tensors: vec![
+                tensor(&[1, 4, 4, input_depth], FLOAT32),
+                constant(&[2, 1, 1, filter_depth], FLOAT32, f32_bytes(&vec![0.5; filter])),
+                tensor(&[1, out, out, 2], FLOAT32),
+            ],
+            inputs: vec![0],
+            outputs: vec![2],
+            ops: vec![op(0, &[0, 1], &[2], Options::Conv2D { stride })],
+        }],
+    )
 }
