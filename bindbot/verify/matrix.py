@@ -313,7 +313,9 @@ class Verifier:
             summary = [
                 line
                 for line in text.splitlines()
-                if "equal to golden" in line or "DIFFERENT" in line or line.startswith("panic")
+                if "equal to golden" in line
+                or "DIFFERENT" in line
+                or line.startswith(("crafted ", "panic"))
             ]
             detail = "; ".join(summary) or first_errors(result)
             if result.returncode != 0:

@@ -454,11 +454,10 @@ bool ValidFftType(int type) {
   return type == kInt16 || type == kFloat32 || (type == kInt32 && kAllowInt32Fft);
 }
 
-// Irfft: IrfftInitAll returns nullptr for a type it does not know, which IrfftPrepareAll
-// dereferences. Eval steps through the input by half its innermost dimension (0 never
-// ends), and kiss_fftri reads fft_length / 2 + 1 complex values and writes fft_length
-// samples per row.
-bool ValidIrfft(const Node& n) {
+// What Rfft and Irfft share: one input and one output of equal rank, both of the FFT's
+// type `T`, and a valid fft_length; `rows` checks their innermost dimensions against it.
+template <typename Rows>
+bool ValidFft(const Node& n, Rows rows) {
   static const char* const kKeys[] = {"T", "fft_length"};
   if (!n.Arity(1, 1)) return false;
   const tflite::Tensor* input = n.In(0);
@@ -471,6 +470,16 @@ bool ValidIrfft(const Node& n) {
         static_cast<int>(input->type()) != type || static_cast<int>(output->type()) != type) {
       return false;
     }
+    return rows(input, output, length);
+  });
+}
+
+// Irfft: IrfftInitAll returns nullptr for a type it does not know, which IrfftPrepareAll
+// dereferences. Eval steps through the input by half its innermost dimension (0 never
+// ends), and kiss_fftri reads fft_length / 2 + 1 complex values and writes fft_length
+// samples per row.
+bool ValidIrfft(const Node& n) {
+  return ValidFft(n, [](const tflite::Tensor* input, const tflite::Tensor* output, int64_t length) {
     const int64_t bins = 2 * (length / 2 + 1);  // interleaved real, imaginary
     return Last(input) == bins && Last(output) == length &&
            Elements(input) / bins == Elements(output) / length;
@@ -533,18 +542,7 @@ bool ValidPcan(const Node& n) {
 // scratch buffer of fft_length samples and zero-pads the rest, and kiss_fftr writes
 // fft_length / 2 + 1 complex values per row, a row of output apart.
 bool ValidRfft(const Node& n) {
-  static const char* const kKeys[] = {"T", "fft_length"};
-  if (!n.Arity(1, 1)) return false;
-  const tflite::Tensor* input = n.In(0);
-  const tflite::Tensor* output = n.Out(0);
-  if (Rank(input) < 1 || Rank(output) != Rank(input)) return false;
-  return WithOptions(n, kKeys, [&](const Options& o) {
-    const int type = o.Type();
-    const int64_t length = o.Int32(1);
-    if (!ValidFftType(type) || !ValidFftLength(length) ||
-        static_cast<int>(input->type()) != type || static_cast<int>(output->type()) != type) {
-      return false;
-    }
+  return ValidFft(n, [](const tflite::Tensor* input, const tflite::Tensor* output, int64_t length) {
     const int64_t samples = Last(input);
     const int64_t bins = 2 * (length / 2 + 1);  // interleaved real, imaginary
     return samples >= 1 && samples <= length && Last(output) == bins &&

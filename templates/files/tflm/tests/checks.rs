@@ -3,10 +3,20 @@
 //! kernel's Invoke where the hazard is in tensor values (integer division). Each case was
 //! a crash (out-of-bounds read, SIGFPE) before its check; the models are built here
 //! (tests/support/models.rs).
-use tflm::{AlignedBytes, Error, MicroInterpreter, Model, OpResolver};
+use tflm::{AlignedBytes, BuiltinOperator, Error, MicroInterpreter, Model, Op, OpCode, OpResolver};
 
 mod support;
 use support::models;
+
+/// Whether this TFLM has a kernel for the builtin (the synthetic upstream of CI has few):
+/// a model using an operator TFLM does not know is refused before any check here.
+fn has(code: i32) -> bool {
+    let known = Op::for_code(OpCode::Builtin(BuiltinOperator(code))).is_some();
+    if !known {
+        eprintln!("skipped: this TFLM has no builtin {code}");
+    }
+    known
+}
 
 fn load(bytes: &[u8]) -> Result<(), Error> {
     Model::from_buffer(&AlignedBytes::from_slice(bytes)).map(|_| ())
@@ -37,14 +47,33 @@ fn elementwise_operands_must_share_a_type() {
     assert_eq!(load(&models::binary(models::ADD, &[1, 64], INT8, INT8, FLOAT32)), Err(Error::InvalidModel));
     assert_eq!(load(&models::binary(models::ADD, &[1, 64], FLOAT32, INT8, FLOAT32)), Err(Error::InvalidModel));
     assert_eq!(load(&models::binary(models::ADD, &[1, 64], FLOAT32, FLOAT32, FLOAT32)), Ok(()));
-    assert_eq!(load(&models::binary(models::DIV, &[1, 4], INT32, INT32, INT32)), Ok(()));
+    if has(models::DIV) {
+        assert_eq!(load(&models::binary(models::DIV, &[1, 4], INT32, INT32, INT32)), Ok(()));
+        assert_eq!(load(&models::binary(models::DIV, &[1, 4], INT32, INT32, FLOAT32)), Err(Error::InvalidModel));
+    }
     // A unary operator other than CAST/QUANTIZE/DEQUANTIZE keeps its type.
-    let relu = models::unary(models::Code::Builtin(models::RELU), 4, FLOAT32, models::Options::None);
-    assert_eq!(load(&relu), Ok(()));
+    if has(models::RELU) {
+        let relu = |out| {
+            models::model(
+                &[models::Code::Builtin(models::RELU)],
+                vec![models::SubgraphSpec {
+                    tensors: vec![models::tensor(&[1, 4], FLOAT32), models::tensor(&[1, 4], out)],
+                    inputs: vec![0],
+                    outputs: vec![1],
+                    ops: vec![models::op(0, &[0], &[1], models::Options::None)],
+                }],
+            )
+        };
+        assert_eq!(load(&relu(FLOAT32)), Ok(()));
+        assert_eq!(load(&relu(INT8)), Err(Error::InvalidModel));
+    }
 }
 
 #[test]
 fn convolutions_must_divide_their_channels() {
+    if !has(models::CONV_2D) {
+        return;
+    }
     assert_eq!(load(&models::conv(4, 4, 1)), Ok(()));
     assert_eq!(load(&models::conv(4, 2, 1)), Ok(()), "grouped: 2 groups of 2 channels");
     // An input of 0 channels divided the kernel by zero.
@@ -73,6 +102,9 @@ fn a_convolution_the_checks_accept_runs() {
 
 #[test]
 fn integer_division_by_zero_is_an_invoke_error() {
+    if !has(models::DIV) {
+        return;
+    }
     let div = models::binary(models::DIV, &[1, 4], models::INT32, models::INT32, models::INT32);
     let Some(ok) = run_i32(&div, &[7, -7, 9, i32::MIN], &[2, 2, -3, 1]) else { return };
     assert_eq!(ok.unwrap(), [3, -3, -3, i32::MIN]);
@@ -86,6 +118,9 @@ fn integer_division_by_zero_is_an_invoke_error() {
 
 #[test]
 fn integer_modulo_by_zero_is_an_invoke_error() {
+    if !has(models::FLOOR_MOD) {
+        return;
+    }
     let fm = models::binary(models::FLOOR_MOD, &[1, 4], models::INT32, models::INT32, models::INT32);
     let Some(ok) = run_i32(&fm, &[7, -7, 9, 5], &[2, 2, -4, 5]) else { return };
     match ok {
