@@ -119,15 +119,19 @@ def _delta(new: int, old: int | None) -> str:
     return "" if old is None or old == new else f" ({new - old:+d})"
 
 
+#: A compiler's or linker's own diagnostic (`file:line:col: error: ...`).
+_DIAGNOSTIC = re.compile(r".*(: (fatal )?error:|undefined reference)")
+#: Any other line that says something failed (cargo's, a panic, the firmware's verdict).
+_FAILURE = re.compile(r"\s*(error|panicked|FAIL)")
+
+
 def first_errors(result: Completed, limit: int = 8) -> str:
-    """The lines that say what went wrong: compiler errors first, else the tail."""
+    """The lines that say what went wrong: the compiler's own diagnostics first, then
+    cargo's and the program's failure lines, else the tail."""
     text = (result.stderr + "\n" + result.stdout).splitlines()
-    picked = [
-        line
-        for line in text
-        if re.match(r"\s*(error|.*: error:|.*undefined reference|panicked|FAIL)", line)
-    ]
-    return "\n".join((picked or text[-limit:])[:limit])
+    diagnostics = [line.strip() for line in text if _DIAGNOSTIC.match(line)]
+    failures = [line for line in text if _FAILURE.match(line) and not _DIAGNOSTIC.match(line)]
+    return "\n".join((diagnostics + failures or text[-limit:])[:limit])
 
 
 def qemu_command(core: Core, elf: Path) -> list[str]:

@@ -78,3 +78,22 @@ def test_a_core_exit_status_fails_its_step(tmp_path: Path) -> None:
     steps, _ = _verifier(runner, tmp_path).cross(BY_NAME["m3"])
     qemu = steps[-1]
     assert not qemu.ok and qemu.detail.startswith("exit 1: hello_world int8: 11 of 12")
+
+
+def test_compiler_diagnostics_come_before_cargos_wrapping() -> None:
+    # As cargo prints a failed tflm-sys build script: its own "error:" lines, the command
+    # line cc reports, then the compiler's messages the build script adds.
+    noise = [f"warning: unused variable {i}" for i in range(20)]
+    stderr = "\n".join(
+        [
+            *noise,
+            "error: failed to run custom build command for `tflm-sys v0.1.0`",
+            "  error: tflm-sys: compiling TFLM failed: /crate/shim/tflm_shim.cc:",
+            "  /crate/shim/tflm_shim.cc:917:31: error: invalid conversion from 'int*'",
+            "  917 |     out->dims = tensor->dims->data;",
+        ]
+    )
+    picked = matrix.first_errors(Completed((), 101, "", stderr)).splitlines()
+    assert picked[0] == "/crate/shim/tflm_shim.cc:917:31: error: invalid conversion from 'int*'"
+    assert "error: failed to run custom build command for `tflm-sys v0.1.0`" in picked
+    assert not any(line.startswith("warning") for line in picked)

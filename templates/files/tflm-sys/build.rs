@@ -468,6 +468,25 @@ fn errors_first(stderr: &str) -> String {
     picked.join("\n")
 }
 
+/// The compiler's own messages for the first of `files` that does not compile. cc reports
+/// only the command line when its warnings are off (they are: TFLM's warnings would bury
+/// everything else), so the failing chunk is checked again file by file, syntax only.
+fn diagnostics<'f>(build: &cc::Build, files: impl Iterator<Item = &'f PathBuf>) -> Option<String> {
+    let tool = build.try_get_compiler().ok()?;
+    for file in files {
+        let mut command = tool.to_command();
+        command.arg(if tool.is_like_msvc() { "/Zs" } else { "-fsyntax-only" });
+        command.arg(file);
+        let output = command.output().ok()?;
+        if !output.status.success() {
+            let text = String::from_utf8_lossy(&output.stderr).into_owned()
+                + &String::from_utf8_lossy(&output.stdout);
+            return Some(format!("{}:\n{}", file.display(), errors_first(&text)));
+        }
+    }
+    None
+}
+
 /// Compiles groups of files through `cc`, consulting the object cache when there is one.
 struct Compiler {
     root: String,
@@ -593,7 +612,9 @@ impl Compiler {
                 b.file(&files[i]);
             }
             let built = b.try_compile_intermediates().map_err(|e| {
-                format!("compiling TFLM failed: {}", errors_first(&e.to_string()))
+                let why = diagnostics(build, chunk.iter().map(|&i| &files[i]))
+                    .unwrap_or_else(|| errors_first(&e.to_string()));
+                format!("compiling TFLM failed: {why}")
             })?;
             self.compiled += chunk.len();
             for (&i, obj) in chunk.iter().zip(built) {
