@@ -25,12 +25,13 @@ from bindbot.diff.timeline import Timeline, build_timeline
 from bindbot.errors import ConfigError, LockError, UnknownRefError, VerificationError
 from bindbot.fsutil import tree_digest, write_atomic
 from bindbot.generate.bindgen import run_bindgen
-from bindbot.generate.crate import GeneratedFile, op_feature, render_crate, stamp
+from bindbot.generate.crate import GeneratedFile, op_feature, op_macro, render_crate, stamp
 from bindbot.generate.layout import c_probe, rust_checks
 from bindbot.generate.layout import probes as layout_probes
 from bindbot.generate.plan import GenPlan
 from bindbot.generate.plan import plan as plan_crate
 from bindbot.generate.rustfmt import format_rust
+from bindbot.generate.shimcheck import check_shim
 from bindbot.generate.write import check, write_all
 from bindbot.log import Progress, info
 from bindbot.package.crate import Package
@@ -320,6 +321,19 @@ def generate(ctx: Context, *, check_only: bool = False) -> GenerateResult:
         opcodes=method_opcodes(
             (tree / "tflm" / RESOLVER_HEADER).read_text(encoding="utf-8", errors="replace")
         ),
+    )
+    # Before anything is written: a shim that does not compile against this pin is an
+    # error here (exit 75), not a crate that fails to build later.
+    check_shim(
+        ctx.runner,
+        {
+            f.path.rsplit("/", 1)[1]: f.text
+            for f in files
+            if f.path.startswith("tflm-sys/shim/") and f.path.endswith((".cc", ".h"))
+        },
+        tree,
+        (*ctx.config.defines, *(op_macro(op_feature(op.rust)) for op in gen_plan.ops)),
+        str(commit.id),
     )
     header = next(f.text for f in files if f.path.endswith("tflm_shim.h"))
     bindings = run_bindgen(
