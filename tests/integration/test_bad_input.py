@@ -11,7 +11,7 @@ from bindbot import errors
 from bindbot.api.model import SCHEMA_VERSION
 from bindbot.upstream.lock import read_lock
 from tests.conftest import Cli, synthetic_env
-from tests.fixtures.synthetic import SyntheticUpstream
+from tests.fixtures.synthetic import SHIM_BREAKS_PARENT, SyntheticUpstream
 
 
 def _one_line_error(result_err: str) -> str:
@@ -132,3 +132,24 @@ def test_force_pushed_upstream_is_detected(
     accepted = cli("run", "--report-only", "--allow-rewritten-history", **env)
     assert accepted.code in (0, 1, 2), accepted.err
     assert lock.read_text() == before  # reporting never moves the pin by itself
+
+
+def test_a_shim_that_would_not_compile_is_refused_before_writing(
+    cli: Cli, synthetic: SyntheticUpstream
+) -> None:
+    # A good pin first: its crate is what must survive the refused one.
+    assert cli("lock", "--offline", synthetic.commits[SHIM_BREAKS_PARENT]).code == 0
+    assert cli("generate", "--offline").code == 0
+    crate = cli.project / "rust_crate"
+    before = {p: p.read_bytes() for p in sorted(crate.rglob("*")) if p.is_file()}
+    # The API report sees nothing: the changed function is outside the parsed headers.
+    diff = cli("diff", "--offline", synthetic.commits[SHIM_BREAKS_PARENT], synthetic.shim_breaks)
+    assert diff.code == 0, diff.err
+    assert cli("lock", "--offline", synthetic.shim_breaks).code == 0
+    before = {**before, crate / "bindbot.lock": (crate / "bindbot.lock").read_bytes()}
+    result = cli("generate", "--offline")
+    assert result.code == errors.GenerationError.exit_code
+    line = _one_line_error(result.err)
+    assert "tflm_shim.cc" in line and "BytesRequiredForTensor" in line
+    after = {p: p.read_bytes() for p in sorted(crate.rglob("*")) if p.is_file()}
+    assert after == before, "a refused generate wrote files"
