@@ -66,6 +66,12 @@ def enum_variant(value: str, enum: str) -> str:
     return value
 
 
+#: Upstream functions the shim's model checks call (templates/shim/tflm_shim.cc.j2).
+SHIM_MODEL_CHECK_CALLS: frozenset[str] = frozenset(
+    {"tflite::BytesRequiredForTensor", "tflite::TfLiteTypeSizeOf"}
+)
+
+
 @dataclass(frozen=True)
 class Binding:
     """The Rust items an API member maps to; `shim_only` means the safe API hides it."""
@@ -94,6 +100,9 @@ def binding_for(
         if member_kind in ("constructor", ""):
             return Binding((f"{SAFE}::OpResolver::new", f"{SYS}::tflm_op_resolver_new"))
         return None
+    if entity in SHIM_MODEL_CHECK_CALLS:
+        # Called inside the shim's model checks: the safe API hides it, the shim must follow.
+        return Binding((f"{SAFE}::Model::from_buffer", f"{SYS}::tflm_model_check"), shim_only=True)
     if entity in ("tflite::GetModel", "tflite::VerifyModelBuffer", "tflite::Model"):
         if entity == "tflite::Model" and member not in ("", "version", "subgraphs"):
             return None

@@ -148,6 +148,7 @@ def test_a_shim_that_would_not_compile_is_refused_before_writing(
     diff = cli("diff", "--offline", synthetic.commits[SHIM_BREAKS_PARENT], synthetic.shim_breaks)
     assert diff.code == 2, diff.out + diff.err
     assert "BytesRequiredForTensor" in diff.out
+    assert "the shim must follow" in diff.out
     assert cli("lock", "--offline", synthetic.shim_breaks).code == 0
     before = {**before, crate / "bindbot.lock": (crate / "bindbot.lock").read_bytes()}
     result = cli("generate", "--offline")
