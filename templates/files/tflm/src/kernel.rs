@@ -275,6 +275,33 @@ impl Side {
     }
 }
 
+/// `new`, `len` and `is_empty` of [`Inputs`] and [`Outputs`], which differ only in the
+/// side of the node they count.
+macro_rules! node_side {
+    ($ty:ident, $output:literal, $len_doc:literal) => {
+        fn new(context: *mut sys::TfLiteContext, node: *mut sys::TfLiteNode) -> Self {
+            $ty {
+                side: Side {
+                    context,
+                    node,
+                    output: $output,
+                },
+                _node: PhantomData,
+            }
+        }
+
+        #[doc = $len_doc]
+        pub fn len(&self) -> usize {
+            self.side.len()
+        }
+
+        /// Whether it has none.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+    };
+}
+
 /// The inputs of the operator a [`Kernel`] runs.
 pub struct Inputs<'n> {
     side: Side,
@@ -282,26 +309,11 @@ pub struct Inputs<'n> {
 }
 
 impl<'n> Inputs<'n> {
-    fn new(context: *mut sys::TfLiteContext, node: *mut sys::TfLiteNode) -> Self {
-        Inputs {
-            side: Side {
-                context,
-                node,
-                output: false,
-            },
-            _node: PhantomData,
-        }
-    }
-
-    /// How many inputs the operator has (absent optional inputs included).
-    pub fn len(&self) -> usize {
-        self.side.len()
-    }
-
-    /// Whether it has none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+    node_side!(
+        Inputs,
+        false,
+        "How many inputs the operator has (absent optional inputs included)."
+    );
 
     /// Input `index`.
     ///
@@ -323,26 +335,7 @@ pub struct Outputs<'n> {
 }
 
 impl<'n> Outputs<'n> {
-    fn new(context: *mut sys::TfLiteContext, node: *mut sys::TfLiteNode) -> Self {
-        Outputs {
-            side: Side {
-                context,
-                node,
-                output: true,
-            },
-            _node: PhantomData,
-        }
-    }
-
-    /// How many outputs the operator has.
-    pub fn len(&self) -> usize {
-        self.side.len()
-    }
-
-    /// Whether it has none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+    node_side!(Outputs, true, "How many outputs the operator has.");
 
     /// Output `index`, to read its shape and type.
     ///
