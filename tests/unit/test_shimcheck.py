@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from bindbot.errors import GenerationError
+from bindbot.generate import shimcheck
 from bindbot.generate.shimcheck import check_shim
 from bindbot.runner import subprocess_runner
 
@@ -56,3 +58,17 @@ def test_a_type_only_32_bit_targets_reject_is_refused(tmp_path: Path) -> None:
     with pytest.raises(GenerationError) as raised:
         check_shim(subprocess_runner, _shim(body), _tree(tmp_path), (), "c" * 40)
     assert "arm-none-eabi-g++" in raised.value.problem
+
+
+def test_the_check_uses_the_build_scripts_includes_and_language_flags() -> None:
+    # The proof must compile as tflm-sys's build script does, or it proves the wrong thing.
+    build_rs = (Path(__file__).parents[2] / "templates/files/tflm-sys/build.rs").read_text()
+
+    def array(name: str) -> list[str]:
+        match = re.search(rf"const {name}: [^=]+= &?\[(.*?)\];", build_rs, re.S)
+        assert match, name
+        return re.findall(r'"([^"]+)"', match.group(1))
+
+    assert array("INCLUDE_DIRS") == list(shimcheck.INCLUDE_DIRS)
+    for flag in array("CXX_FLAGS") + array("ENUM_FLAGS") + ["-DTF_LITE_STATIC_MEMORY"]:
+        assert flag in shimcheck.FLAGS, flag

@@ -73,13 +73,13 @@ impl<'m> Signature<'m> {
     /// Its inputs, in the signature's order.
     pub fn inputs(&self) -> impl ExactSizeIterator<Item = SignatureTensor<'m>> + 'm {
         let this = *self;
-        (0..self.inputs).filter_map(move |j| this.tensor(false, j)).exact(self.inputs)
+        (0..self.inputs).map(move |j| this.tensor(false, j))
     }
 
     /// Its outputs, in the signature's order.
     pub fn outputs(&self) -> impl ExactSizeIterator<Item = SignatureTensor<'m>> + 'm {
         let this = *self;
-        (0..self.outputs).filter_map(move |j| this.tensor(true, j)).exact(self.outputs)
+        (0..self.outputs).map(move |j| this.tensor(true, j))
     }
 
     /// The position of the input the signature names `name`.
@@ -92,12 +92,14 @@ impl<'m> Signature<'m> {
         self.outputs().find(|t| t.name == name)?.position
     }
 
-    fn tensor(&self, output: bool, j: usize) -> Option<SignatureTensor<'m>> {
+    /// Input or output `j`, below the count the shim gave (an index it would refuse reads
+    /// as an unnamed tensor with no position).
+    fn tensor(&self, output: bool, j: usize) -> SignatureTensor<'m> {
         let mut name: *const c_char = core::ptr::null();
         let mut len = 0usize;
         let mut position = -1i32;
         // SAFETY: a verified model; the out-pointers are valid locals.
-        let found = unsafe {
+        unsafe {
             sys::tflm_model_signature_io(
                 self.model.raw.as_ptr(),
                 self.index,
@@ -108,46 +110,14 @@ impl<'m> Signature<'m> {
                 &mut position,
             )
         };
-        if found == 0 {
-            return None;
-        }
-        Some(SignatureTensor {
-            // SAFETY: the name is a string of the model, borrowed for 'm; a name that is
-            // not UTF-8 reads as empty rather than failing the whole signature.
+        SignatureTensor {
+            // SAFETY: NULL or a string of the model, borrowed for 'm; a name that is not
+            // UTF-8 reads as empty rather than failing the whole signature.
             name: unsafe { model_str(name, len) }.unwrap_or(""),
             position: usize::try_from(position).ok(),
-        })
+        }
     }
 }
-
-// `filter_map` drops the length; the shim never fails for an index below the count it
-// gave, so the count is exact.
-trait Exact: Iterator + Sized {
-    fn exact(self, len: usize) -> ExactLen<Self> {
-        ExactLen { inner: self, len }
-    }
-}
-
-impl<I: Iterator> Exact for I {}
-
-struct ExactLen<I> {
-    inner: I,
-    len: usize,
-}
-
-impl<I: Iterator> Iterator for ExactLen<I> {
-    type Item = I::Item;
-    fn next(&mut self) -> Option<I::Item> {
-        let item = self.inner.next()?;
-        self.len = self.len.saturating_sub(1);
-        Some(item)
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.len, Some(self.len))
-    }
-}
-
-impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
 
 impl<'b> Model<'b> {
     /// The model's signatures, in the model's order; none for models converted without
@@ -155,7 +125,7 @@ impl<'b> Model<'b> {
     pub fn signatures(&self) -> impl ExactSizeIterator<Item = Signature<'_>> + '_ {
         // SAFETY: a verified model.
         let count = unsafe { sys::tflm_model_signatures(self.raw.as_ptr()) };
-        (0..count).filter_map(move |index| self.signature_at(index)).exact(count)
+        (0..count).map(move |index| self.signature_at(index))
     }
 
     /// The signature whose key is `key`.
@@ -163,11 +133,13 @@ impl<'b> Model<'b> {
         self.signatures().find(|s| s.key == key)
     }
 
-    fn signature_at(&self, index: usize) -> Option<Signature<'_>> {
+    /// Signature `index`, below the count the shim gave (an index it would refuse reads as
+    /// an empty signature).
+    fn signature_at(&self, index: usize) -> Signature<'_> {
         let mut key: *const c_char = core::ptr::null();
         let (mut key_len, mut subgraph, mut inputs, mut outputs) = (0usize, 0u32, 0usize, 0usize);
         // SAFETY: a verified model; the out-pointers are valid locals.
-        let found = unsafe {
+        unsafe {
             sys::tflm_model_signature(
                 self.raw.as_ptr(),
                 index,
@@ -178,15 +150,15 @@ impl<'b> Model<'b> {
                 &mut outputs,
             )
         };
-        (found != 0).then(|| Signature {
+        Signature {
             model: self,
             index,
-            // SAFETY: the key is a string of the model, borrowed for as long as `self`.
+            // SAFETY: NULL or a string of the model, borrowed for as long as `self`.
             key: unsafe { model_str(key, key_len) }.unwrap_or(""),
             subgraph: subgraph as usize,
             inputs,
             outputs,
-        })
+        }
     }
 }
 
