@@ -48,7 +48,7 @@ from bindbot.verify.targets import Target
 #: Longest lists a pull request body shows; the attached reports have everything.
 MAX_COMMITS = 30
 MAX_CHANGES = 60
-STEP_KINDS = ("build", "test", "firmware", "qemu", "package", "publish", "consumer")
+STEP_KINDS = ("build", "test", "firmware", "qemu", "cases", "package", "publish", "consumer")
 
 
 @dataclass(frozen=True)
@@ -285,8 +285,15 @@ class Matrix:
         found = [s for s in self.steps if s.target == target and s.step.startswith(kind)]
         if not found:
             return "n/a"
-        if kind in ("qemu", "consumer"):
-            return " ".join(f"{s.step.split()[1]} {'✅' if s.ok else '❌'}" for s in found)
+
+        def mark(s: Step) -> str:
+            # "✅ 133/133 cases": how many models on their inputs ran and matched.
+            return ("✅" if s.ok else "❌") + (f" {s.cases()}" if s.cases_run else "")
+
+        if kind in ("qemu", "cases", "consumer"):
+            return "<br>".join(f"{s.step.split()[1]} {mark(s)}" for s in found)
+        if len(found) == 1:
+            return mark(found[0])
         return "✅" if all(s.ok for s in found) else "❌"
 
 

@@ -95,6 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", default=None, help="first commit (default: the root)")
     p.add_argument("--to", dest="end", default=None, help="last commit (default: branch head)")
     p.add_argument("--out", type=Path, default=None, help="folder (default: <out_dir>/history)")
+    p = add(
+        "replay",
+        "regenerate a sample of upstream's history with today's templates, build a few, and "
+        "report how much of it generates and passes host tests",
+    )
+    p.add_argument("--sample", type=int, required=True, metavar="N", help="commits to replay")
+    p.add_argument(
+        "--from", dest="start", required=True, metavar="DATE", help="first day (YYYY-MM-DD)"
+    )
+    p.add_argument("--to", dest="end", default=None, help="last commit (default: branch head)")
+    p.add_argument(
+        "--build",
+        type=int,
+        default=3,
+        metavar="K",
+        help="generated commits to build and host-test (default: 3; 0 only generates)",
+    )
+    p.add_argument("--out", type=Path, default=None, help="folder (default: <out_dir>/replay)")
     add("sources", "export the pinned upstream tree and dependencies for tflm-sys's build")
     p = add("package", "write the .crate files of tflm-sys and tflm with the sources vendored")
     p.add_argument("--out", type=Path, default=None, help="folder (default: <out_dir>/package)")
@@ -119,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(p, "--check", "fail if the committed crate differs from what would be generated")
     p = add("lock", "pin rust_crate/bindbot.lock at a commit (default: branch head)")
     p.add_argument("ref", nargs="?", default=None)
+    p = add(
+        "reference",
+        "make the reference the crate is verified against: upstream's example and per-op "
+        "test models with their inputs and expected outputs, from the pinned tree",
+    )
+    p.add_argument("ref", nargs="?", default=None, help="commit (default: the lock's pin)")
     p = add("verify", "build and test the crate on the target matrix (host and Cortex-M)")
     p.add_argument(
         "--targets",
@@ -295,6 +319,14 @@ def _dispatch(args: argparse.Namespace, ctx: pipeline.Context) -> int:
         for path in paths:
             print(path)
         return 0
+    if cmd == "replay":
+        replayed, paths = pipeline.replay(
+            ctx, args.sample, args.start, args.end, args.build, args.out or cfg.out_dir / "replay"
+        )
+        sys.stdout.write(replayed.table() + "\n" + "\n".join(replayed.summary_lines()) + "\n")
+        for path in paths:
+            info(f"wrote {path}")
+        return 0
     if cmd == "verify":
         from bindbot.verify.targets import parse_targets
 
@@ -310,14 +342,26 @@ def _dispatch(args: argparse.Namespace, ctx: pipeline.Context) -> int:
         for path in paths:
             info(f"wrote {path}")
         return 0
+    if cmd == "reference":
+        made = pipeline.reference(ctx, args.ref)
+        for group, count in made.counts().items():
+            print(f"{group}\t{count} cases")
+        for name, why in sorted(made.skipped.items()):
+            print(f"skipped\t{name}\t{why}")
+        for name, why in sorted(made.disagreements.items()):
+            print(f"runner differs from upstream golden\t{name}\t{why}")
+        print(made.root)
+        return 0
     if cmd == "sources":
         print(pipeline.sources(ctx))
         return 0
     if cmd == "package":
-        made = pipeline.package(ctx, args.out or cfg.out_dir / "package", verify=not args.no_verify)
-        for crate in made.crates:
+        packed = pipeline.package(
+            ctx, args.out or cfg.out_dir / "package", verify=not args.no_verify
+        )
+        for crate in packed.crates:
             print(f"{crate.path}\t{crate.size} bytes\t{crate.files} files\tsha256:{crate.sha256}")
-        info(f"packaged tflite-micro {made.commit[:12]}: {made.summary()}")
+        info(f"packaged tflite-micro {packed.commit[:12]}: {packed.summary()}")
         return 0
     if cmd == "publish":
         from bindbot.package.publish import registry_from, run_publish

@@ -35,6 +35,7 @@ from bindbot.generate.shimcheck import check_shim
 from bindbot.generate.write import check, write_all
 from bindbot.log import Progress, info
 from bindbot.package.crate import Package
+from bindbot.reference.store import ReferenceSet
 from bindbot.render import commit_link, render
 from bindbot.report.chart import write_chart
 from bindbot.runner import Runner
@@ -236,6 +237,28 @@ def package(ctx: Context, out_dir: Path, *, verify: bool = True) -> Package:
     )
 
 
+def reference(ctx: Context, ref: str | None = None) -> ReferenceSet:
+    """The reference the crate is verified against at the pin (or `ref`), made from the
+    pinned tree by the reference runner and cached by pin and content."""
+    from bindbot.reference.store import ensure_reference
+
+    upstream = ctx.upstream()
+    commit = upstream.resolve(ref or read_lock(ctx.config.lock_path).commit)
+    gen_plan = plan_crate(ctx.models().model_at(commit).model, str(commit.id))
+    root = ensure_sources(upstream, ctx.deps(), ctx.config.cache_dir, commit)
+    header = render(
+        "reference/runner_ops.h.j2",
+        stamp=stamp(str(commit.id)),
+        ops=gen_plan.ops,
+        needs_error_reporter=gen_plan.needs_error_reporter,
+    )
+    found = ensure_reference(
+        ctx.runner, root, str(commit.id), header, ctx.config.cache_dir, commit_info(commit).date
+    )
+    info(found.summary())
+    return found
+
+
 def verify_as_user(ctx: Context, out_dir: Path, golden: Path) -> list[Step]:
     """The `package` row: package, publish to a local registry, build a user's application
     from it for the host and Cortex-M, run it on the host and QEMU M4F."""
@@ -435,11 +458,19 @@ def verify(
     Raises VerificationError (after writing the report) when any step failed.
     """
     golden = ctx.config.golden_dir
-    if golden is None or not (golden / "models").is_dir():
+    # A missing fixture fails the tests: the golden files of a folder the user gave, the
+    # reference cases of the one bindbot made (where an older pin lacks an example model,
+    # that model's golden test skips).
+    require = {"TFLM_REQUIRE_GOLDEN": "1"}
+    if golden is None:
+        # The reference bindbot makes from the pin itself; BINDBOT_GOLDEN overrides it.
+        golden = reference(ctx).root
+        require = {"TFLM_REQUIRE_REFERENCE": "1"}
+    elif not (golden / "models").is_dir():
         raise ConfigError(
-            f"no golden folder with models/ at {golden}" if golden else "no golden folder",
-            "set BINDBOT_GOLDEN (or golden_dir in [tool.bindbot]) to a folder with models/, "
-            "inputs/ and outputs/, such as ../shared/golden",
+            f"no golden folder with models/ at {golden}",
+            "point BINDBOT_GOLDEN (or --golden) at a folder with models/, inputs/ and "
+            "outputs/, or unset it to use the reference `bindbot reference` makes",
         )
     pinned = read_lock(ctx.config.lock_path)
     sources(ctx)  # build.rs reads the exported tree from the cache
@@ -449,7 +480,7 @@ def verify(
         "BINDBOT_CACHE": str(cache),
         "CARGO_TARGET_DIR": str(cache / "verify-target"),
         "TFLM_SYS_OBJECT_CACHE": str(cache / "objects"),
-        "TFLM_REQUIRE_GOLDEN": "1",
+        **require,
     }
     verifier = Verifier(ctx.runner, ctx.config.crate_dir, golden, env, progress=info)
     # Digest before building: the bytes that were verified, not what cargo leaves behind.
@@ -473,3 +504,23 @@ def verify(
             f"see {paths[1]} for every target and step",
         )
     return report, paths
+
+
+from typing import TYPE_CHECKING  # noqa: E402 (kept with the one function that needs it)
+
+if TYPE_CHECKING:  # bindbot.replay drives this module: imported at run time in replay()
+    from bindbot.replay import ReplayResult
+
+
+def replay(
+    ctx: Context, sample: int, since: str, end: str | None, builds: int, out_dir: Path
+) -> tuple[ReplayResult, list[Path]]:
+    """Regenerate a sample of upstream's history with today's templates (each commit in its
+    own scratch crate in the cache), build a few, and write replay.md and replay.json."""
+    from bindbot.replay import run as run_replay
+
+    result = run_replay(ctx, sample, since, end, builds, out_dir)
+    paths = [out_dir / "replay.md", out_dir / "replay.json"]
+    write_atomic(paths[0], result.to_markdown())
+    write_atomic(paths[1], result.to_json())
+    return result, paths

@@ -34,6 +34,13 @@ class Step:
     ok: bool
     seconds: float
     detail: str  # a summary, or the first error lines
+    #: Reference cases (models on their inputs) this step ran and how many matched.
+    cases_run: int = 0
+    cases_passed: int = 0
+
+    def cases(self) -> str:
+        """ "131/133 cases" for a step that ran reference cases, else ""."""
+        return f"{self.cases_passed}/{self.cases_run} cases" if self.cases_run else ""
 
 
 @dataclass(frozen=True)
@@ -67,11 +74,17 @@ class Report:
 
     def steps_markdown(self) -> str:
         """One row per step: target, step, result, time, detail."""
-        lines = ["| target | step | result | time | detail |", "|---|---|---|---|---|"]
+        lines = [
+            "| target | step | result | cases | time | detail |",
+            "|---|---|---|---|---|---|",
+        ]
         for s in self.steps:
             detail = s.detail.replace("|", "\\|").replace("\n", " ")[:700]
             mark = "pass" if s.ok else "**FAIL**"
-            lines.append(f"| {s.target} | {s.step} | {mark} | {s.seconds:.1f} s | {detail} |")
+            lines.append(
+                f"| {s.target} | {s.step} | {mark} | {s.cases() or '-'} | {s.seconds:.1f} s "
+                f"| {detail} |"
+            )
         return "\n".join(lines) + "\n"
 
     def sizes_markdown(self, previous: Report | None = None) -> str:
@@ -132,6 +145,49 @@ def first_errors(result: Completed, limit: int = 8) -> str:
     diagnostics = [line.strip() for line in text if _DIAGNOSTIC.match(line)]
     failures = [line for line in text if _FAILURE.match(line) and not _DIAGNOSTIC.match(line)]
     return "\n".join((diagnostics + failures or text[-limit:])[:limit])
+
+
+def case_verdicts(text: str) -> list[tuple[bool, str]]:
+    """(matched, what) per `case NAME: ...` line of a reference-case image: "...: ok", or a
+    reason ending in "DIFFERENT"."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("case "):
+            name, _, verdict = line.removeprefix("case ").partition(": ")
+            ok = line.endswith(": ok")
+            out.append((ok, name if ok else f"{name}: {verdict.removesuffix('; DIFFERENT')}"))
+    return out
+
+
+def reference_summary(path: Path) -> dict[str, tuple[bool, str]]:
+    """What tflm's tests/reference.rs wrote: case -> (matched, why not)."""
+    if not path.is_file():
+        return {}
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, _, rest = line.partition("\t")
+        mark, _, detail = rest.partition("\t")
+        out[name] = (mark == "ok", detail)
+    return out
+
+
+_WITHIN = re.compile(r"largest difference (\d+)e-9 \(allowed (\d+)e-9\)")
+
+
+def firmware_cases(lines: Sequence[str]) -> tuple[int, int]:
+    """(run, passed) from the firmware's verdict lines, one per model on its inputs: a
+    sequence model's "... largest difference De-9 (allowed Ae-9)", else "; equal to golden"
+    or "; DIFFERENT"."""
+    run = passed = 0
+    for line in lines:
+        within = _WITHIN.search(line)
+        if within:
+            run += 1
+            passed += int(within.group(1)) <= int(within.group(2))
+        elif "equal to golden" in line or "DIFFERENT" in line:
+            run += 1
+            passed += "DIFFERENT" not in line
+    return run, passed
 
 
 def qemu_command(core: Core, elf: Path) -> list[str]:
@@ -215,7 +271,12 @@ class Verifier:
     progress: Callable[[str], None] = lambda _: None
 
     def _cargo(
-        self, how: RustRoute, *args: str, cwd: Path | None = None, label: str = ""
+        self,
+        how: RustRoute,
+        *args: str,
+        cwd: Path | None = None,
+        label: str = "",
+        extra_env: dict[str, str] | None = None,
     ) -> Completed:
         with tempfile.TemporaryDirectory(prefix="bindbot-progress-") as tmp:
             progress_file = Path(tmp) / "progress"
@@ -224,6 +285,7 @@ class Verifier:
                 **dict(how.env),
                 "TFLM_GOLDEN_DIR": str(self.golden),
                 "TFLM_SYS_PROGRESS": str(progress_file),
+                **(extra_env or {}),
             }
             with FileProgress(progress_file, label, self.progress):
                 return self.runner(
@@ -233,35 +295,49 @@ class Verifier:
                     timeout=7200,
                 )
 
-    def _timed(self, target: str, step: str, fn: Callable[[], tuple[bool, str]]) -> Step:
+    def _timed(
+        self,
+        target: str,
+        step: str,
+        fn: Callable[[], tuple[bool, str]],
+        cases: Callable[[], tuple[int, int]] = lambda: (0, 0),
+    ) -> Step:
         self.progress(f"{target}: {step}")
         start = time.monotonic()
         ok, detail = fn()
-        done = Step(target, step, ok, round(time.monotonic() - start, 1), detail)
+        done = Step(target, step, ok, round(time.monotonic() - start, 1), detail, *cases())
         self.progress(f"{target}: {step} {'ok' if ok else 'FAILED'} ({done.seconds} s)")
         return done
 
     def host(self) -> list[Step]:
         how = route(self.runner, Target("host", "", (), ""))
+        counted: list[tuple[int, int]] = []
 
         def test() -> tuple[bool, str]:
-            result = self._cargo(
-                how,
-                "test",
-                "--release",
-                "--workspace",
-                "--exclude",
-                "tflm-firmware",
-                label="host: test",
-            )
+            with tempfile.TemporaryDirectory(prefix="bindbot-reference-") as tmp:
+                summary = Path(tmp) / "summary.tsv"
+                result = self._cargo(
+                    how,
+                    "test",
+                    "--release",
+                    "--workspace",
+                    "--exclude",
+                    "tflm-firmware",
+                    label="host: test",
+                    extra_env={"TFLM_REFERENCE_SUMMARY": str(summary)},
+                )
+                cases = reference_summary(summary)
+            counted.append((len(cases), sum(1 for ok, _ in cases.values() if ok)))
+            failed = [f"{name}: {why}" for name, (ok, why) in cases.items() if not ok]
             if result.returncode != 0:
-                return False, first_errors(result)
+                return False, "\n".join([*failed[:3], first_errors(result)])
             passed = sum(
                 int(n) for n in re.findall(r"test result: ok\. (\d+) passed", result.stdout)
             )
-            return True, f"{passed} tests passed; {_compiled(result.stderr)}"
+            ran = f"{len(cases)} reference cases matched; " if cases else ""
+            return True, f"{ran}{passed} tests passed; {_compiled(result.stderr)}"
 
-        return [self._timed("host", "test", test)]
+        return [self._timed("host", "test", test, lambda: counted[-1] if counted else (0, 0))]
 
     def cross(self, target: Target) -> tuple[list[Step], Size | None]:
         try:
@@ -303,10 +379,74 @@ class Verifier:
             step, found = self._qemu(target, core, elf)
             steps.append(step)
             arena = arena or found
-        return steps, self._size(target, elf, arena)
+        size = self._size(target, elf, arena)  # before the case images replace the ELF
+        if (self.golden / "cases.tsv").is_file():
+            steps += self._cases(target, how, elf)
+        return steps, size
+
+    def _cases(self, target: Target, how: RustRoute, elf: Path) -> list[Step]:
+        """The reference cases on every core of `target`: one firmware image per shard of
+        cases that fits the board's flash, each run on each core; one step per core."""
+        results: dict[str, list[tuple[bool, str]]] = {c.name: [] for c in target.cores}
+        seconds = dict.fromkeys(results, 0.0)
+        shard, shards = 0, 1
+        build_failure = ""
+        while shard < shards:
+            label = f"{target.name}: cases image {shard + 1}"
+            result = self._cargo(
+                how,
+                "build",
+                "--profile",
+                "firmware",
+                "-p",
+                "tflm-firmware",
+                label=label,
+                extra_env={"TFLM_FIRMWARE_CASES": str(shard)},
+            )
+            if result.returncode != 0:
+                build_failure = f"cases image {shard + 1}: " + first_errors(result)
+                break
+            for core in target.cores:
+                self.progress(f"{target.name}: cases on {core.name}, image {shard + 1}")
+                start = time.monotonic()
+                run = self.runner(qemu_command(core, elf), timeout=QEMU_TIMEOUT_S)
+                seconds[core.name] += time.monotonic() - start
+                text = run.stdout + run.stderr
+                results[core.name] += case_verdicts(text)
+                found = re.search(r"cases match \(shard \d+ of (\d+)\)", text)
+                if found is None:
+                    results[core.name].append((False, f"image {shard + 1}: " + first_errors(run)))
+                else:
+                    shards = int(found.group(1))
+            shard += 1
+        steps = []
+        for core in target.cores:
+            done = results[core.name]
+            passed = sum(1 for ok, _ in done if ok)
+            bad = [what for ok, what in done if not ok]
+            ok = not bad and not build_failure and bool(done)
+            detail = (
+                f"{passed} of {len(done)} reference cases match in {shards} image(s)"
+                if ok
+                else "; ".join([build_failure, *bad][:4]).strip("; ")
+            )
+            steps.append(
+                Step(
+                    target.name,
+                    f"cases {core.name} ({core.machine})",
+                    ok,
+                    round(seconds[core.name], 1),
+                    detail,
+                    len(done),
+                    passed,
+                )
+            )
+            self.progress(f"{target.name}: cases {core.name}: {passed}/{len(done)}")
+        return steps
 
     def _qemu(self, target: Target, core: Core, elf: Path) -> tuple[Step, dict[str, int]]:
         arena: dict[str, int] = {}
+        counted: list[tuple[int, int]] = []
 
         def run() -> tuple[bool, str]:
             result = self.runner(qemu_command(core, elf), timeout=QEMU_TIMEOUT_S)
@@ -322,11 +462,18 @@ class Verifier:
                 or line.startswith(("crafted ", "panic"))
             ]
             detail = "; ".join(summary) or first_errors(result)
+            counted.append(firmware_cases(summary))
             if result.returncode != 0:
                 return False, f"exit {result.returncode}: {detail}"
             return True, detail
 
-        return self._timed(target.name, f"qemu {core.name} ({core.machine})", run), arena
+        step = self._timed(
+            target.name,
+            f"qemu {core.name} ({core.machine})",
+            run,
+            lambda: counted[-1] if counted else (0, 0),
+        )
+        return step, arena
 
     def _size(self, target: Target, elf: Path, arena: dict[str, int]) -> Size | None:
         found = flash_and_ram(self.runner, elf)

@@ -97,3 +97,42 @@ def test_compiler_diagnostics_come_before_cargos_wrapping() -> None:
     assert picked[0] == "/crate/shim/tflm_shim.cc:917:31: error: invalid conversion from 'int*'"
     assert "error: failed to run custom build command for `tflm-sys v0.1.0`" in picked
     assert not any(line.startswith("warning") for line in picked)
+
+
+def test_reference_cases_run_per_image_and_core(tmp_path: Path) -> None:
+    """With a reference folder (cases.tsv), each target builds one image per shard of cases
+    and runs it on every core; one step per core counts the cases and names a failure."""
+    (tmp_path / "golden").mkdir()
+    (tmp_path / "golden" / "cases.tsv").write_text("# name\n")
+    images = {
+        "0": "case a: ok\ncase b: output 0 element 2; DIFFERENT\n"
+        "reference: 1 of 2 cases match (shard 1 of 2)\nFAIL\n",
+        "1": "case c: largest float difference 12e-9 relative: ok\n"
+        "reference: 1 of 1 cases match (shard 2 of 2)\nPASS\n",
+    }
+    built: list[str] = []
+
+    def answer(argv: tuple[str, ...]) -> Completed | None:
+        if argv[0] == "cargo":
+            built.append(runner.envs[-1].get("TFLM_FIRMWARE_CASES", "plain"))
+            return Completed((), 0, "", "")
+        if argv[0] == "qemu-system-arm":
+            return Completed((), 0, "", images.get(built[-1], QEMU_OK))
+        if argv[0] == "arm-none-eabi-size":
+            return Completed((), 0, SIZE, "")
+        return None
+
+    runner = RecordingRunner()
+    runner.answer = answer
+    steps, size = _verifier(runner, tmp_path).cross(BY_NAME["m4f"])
+    assert built == ["plain", "plain", "0", "1"]
+    cases = [s for s in steps if s.step.startswith("cases")]
+    assert [s.step for s in cases] == ["cases M4F (mps2-an386)", "cases M7 (mps2-an500)"]
+    for step in cases:
+        assert (step.ok, step.cases_run, step.cases_passed) == (False, 3, 2)
+        assert step.detail == "b: output 0 element 2"
+    assert size is not None and size.flash == 64 + 1000 + 500 + 8  # the plain image's
+
+    from bindbot.bot import Matrix
+
+    assert Matrix(steps).cell("m4f", "cases") == "M4F ❌ 2/3 cases<br>M7 ❌ 2/3 cases"
