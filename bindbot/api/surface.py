@@ -15,6 +15,8 @@ API_HEADERS: tuple[str, ...] = (
     "tensorflow/lite/core/c/c_api_types.h",
     "tensorflow/lite/core/c/common.h",
     "tensorflow/lite/micro/all_ops_resolver.h",
+    "tensorflow/lite/micro/arena_allocator/simple_memory_allocator.h",
+    "tensorflow/lite/micro/simple_memory_allocator.h",
     "tensorflow/lite/micro/arena_allocator/single_arena_buffer_allocator.h",
     "tensorflow/lite/micro/debug_log.h",
     # The shim's model checks call BytesRequiredForTensor and TfLiteTypeSizeOf from here:

@@ -66,6 +66,19 @@ class GenPlan:
     #: subclass, a GreedyMemoryPlanner and MicroAllocator::Create), which turns the failed
     #: allocations TFLM does not check into an error. False on APIs without those classes.
     arena_guard: bool = False
+    #: The TFLM arena allocator the guard derives from and its header: SimpleMemoryAllocator
+    #: before 2022-09 (its constructor, MicroAllocator::Create and the interpreter's
+    #: allocator constructor then take an ErrorReporter* too), SingleArenaBufferAllocator
+    #: after.
+    arena_class: str = "SingleArenaBufferAllocator"
+    arena_header: str = "tensorflow/lite/micro/arena_allocator/single_arena_buffer_allocator.h"
+    #: Which allocation methods it has: "buffer" (AllocatePersistentBuffer, AllocateTemp,
+    #: the resizable head buffer; 2022-04 on) or "head_tail" (AllocateFromTail,
+    #: AllocateTemp, SetHeadBufferSize; before).
+    arena_api: str = "buffer"
+    #: MicroAllocator::Create takes the memory planner (a GreedyMemoryPlanner in the slot);
+    #: before 2021-09 it made its own inside the arena.
+    arena_planner: bool = True
     #: The interpreter's state and current operator can be read (MicroInterpreterContext,
     #: MicroInterpreterGraph), so errors name the operator that failed.
     graph_state: bool = False
@@ -164,7 +177,8 @@ def plan(model: ApiModel, commit: str, resolver_capacity: int = 32) -> GenPlan:
         )
     _check_resolver_interface(model)
     debug_log, vsnprintf = _debug_log(model)
-    guard = "initialization_status" in names and _arena_guard(model, interp)
+    arena = _arena_guard(model, interp, reporter) if "initialization_status" in names else None
+    guard = arena is not None
     return GenPlan(
         commit=commit,
         ops=tuple(ops[k] for k in sorted(ops)),
@@ -176,6 +190,10 @@ def plan(model: ApiModel, commit: str, resolver_capacity: int = 32) -> GenPlan:
         debug_log=debug_log,
         debug_vsnprintf=vsnprintf,
         arena_guard=guard,
+        arena_class=(arena or _NO_ARENA)[0],
+        arena_header=(arena or _NO_ARENA)[1],
+        arena_api=(arena or _NO_ARENA)[2],
+        arena_planner=(arena or _NO_ARENA)[3],
         graph_state=_graph_state(model),
         per_channel=isinstance(model.get("TfLiteAffineQuantization"), RecordEntity),
         profiler=guard and _profiler(model, interp),
@@ -286,22 +304,69 @@ _GUARDED_ALLOCATIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _arena_guard(model: ApiModel, interp: RecordEntity) -> bool:
-    arena = _methods(model, "tflite::SingleArenaBufferAllocator")
-    allocator = _methods(model, "tflite::MicroAllocator")
+#: What the plan names when there is no guard (nothing renders it).
+_NO_ARENA = (
+    "SingleArenaBufferAllocator",
+    "tensorflow/lite/micro/arena_allocator/single_arena_buffer_allocator.h",
+    "buffer",
+    True,
+)
+#: The arena allocator classes the guard can derive from, newest first.
+_ARENA_CLASSES = ("SingleArenaBufferAllocator", "SimpleMemoryAllocator")
+#: The methods the shim's GuardedArena overrides or calls in each allocator API, with their
+#: parameters: an upstream change to any of them turns the guard off (and the plan says so).
+_ARENA_APIS: dict[str, dict[str, tuple[str, ...]]] = {
+    "buffer": {
+        **_GUARDED_ALLOCATIONS,
+    },
+    "head_tail": {
+        "AllocateFromTail": ("unsigned long", "unsigned long"),
+        "AllocateTemp": ("unsigned long", "unsigned long"),
+        "SetHeadBufferSize": ("unsigned long", "unsigned long"),
+        "GetUsedBytes": (),
+        "GetTailUsedBytes": (),
+        "GetAvailableMemory": ("unsigned long",),
+    },
+}
+
+
+def _arena_guard(
+    model: ApiModel, interp: RecordEntity, reporter: bool
+) -> tuple[str, str, str, bool] | None:
+    """The (class, header, API, planner) the guarded arena derives from, or None when this
+    API lacks a piece: an allocator whose every allocation is a virtual the guard
+    overrides, MicroAllocator::Create over it (and over a GreedyMemoryPlanner built without
+    arguments, where Create takes a planner), and an interpreter constructor taking the
+    allocator (each with the ErrorReporter* of pre-2022-09 pins when the interpreter's arena
+    constructor takes one)."""
     planner = model.get("tflite::GreedyMemoryPlanner")
-    if not isinstance(planner, RecordEntity) or not arena:
-        return False
-    if planner.constructors and not any(not c.params for c in planner.constructors):
-        return False
-    for method, params in _GUARDED_ALLOCATIONS.items():
-        if not _takes(arena.get(method, ()), *params):
-            return False
-    if not _takes(
-        allocator.get("Create", ()), "SingleArenaBufferAllocator *", "MicroMemoryPlanner *"
-    ):
-        return False
-    return _takes(interp.constructors, "Model", "MicroOpResolver", "MicroAllocator *")
+    default_planner = isinstance(planner, RecordEntity) and (
+        not planner.constructors or any(not c.params for c in planner.constructors)
+    )
+    allocator = _methods(model, "tflite::MicroAllocator")
+    extra = ("ErrorReporter *",) if reporter else ()
+    if not _takes(interp.constructors, "Model", "MicroOpResolver", "MicroAllocator *", *extra):
+        return None
+    for name in _ARENA_CLASSES:
+        entity = model.get(f"tflite::{name}")
+        if not isinstance(entity, RecordEntity):
+            continue
+        if not any(
+            _takes((c,), *extra, "unsigned char *", "unsigned long") for c in entity.constructors
+        ):
+            continue
+        creates = allocator.get("Create", ())
+        if default_planner and _takes(creates, f"{name} *", "MicroMemoryPlanner *", *extra):
+            with_planner = True
+        elif _takes(creates, f"{name} *", *extra):
+            with_planner = False
+        else:
+            continue
+        arena = _methods(model, f"tflite::{name}")
+        for api, wanted in _ARENA_APIS.items():
+            if all(_takes(arena.get(m, ()), *p) for m, p in wanted.items()):
+                return name, entity.header, api, with_planner
+    return None
 
 
 def _graph_state(model: ApiModel) -> bool:

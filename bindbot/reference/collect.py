@@ -320,7 +320,9 @@ def person_detection(ref: Reference) -> None:
             )
 
 
-_CSV = re.compile(r"^(?P<stem>.+)_(?P<role>input(?P<k>\d+)|golden)_(?P<dtype>[a-z]+\d*)\.csv$")
+#: `<model>_input<k>_<type>.csv` and `<model>_golden_<type>.csv`; before 2022-09 a model with
+#: one input had `<model>_input_<type>.csv`.
+_CSV = re.compile(r"^(?P<stem>.+)_(?P<role>input(?P<k>\d*)|golden)_(?P<dtype>[a-z]+\d*)\.csv$")
 
 
 def _csv_values(path: Path) -> list[int]:
@@ -345,7 +347,7 @@ def integration_tests(ref: Reference) -> None:
                 continue
             dtype = m.group("dtype")
             if m.group("k") is not None:
-                inputs[int(m.group("k"))] = (dtype, csv)
+                inputs[int(m.group("k") or 0)] = (dtype, csv)
             else:
                 golden = (dtype, csv)
         if golden is None or not inputs or sorted(inputs) != list(range(len(inputs))):

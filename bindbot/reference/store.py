@@ -21,7 +21,7 @@ from bindbot.reference.crosscheck import CrossCheck, run_crosscheck
 from bindbot.runner import Runner
 
 #: Bump when the folder's layout or the way inputs are derived changes.
-FORMAT = 2
+FORMAT = 3
 
 
 @dataclass(frozen=True)
