@@ -112,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="generated commits to build and host-test (default: 3; 0 only generates)",
     )
+    p.add_argument(
+        "--build-before-2023",
+        dest="build_before",
+        type=int,
+        default=1,
+        metavar="B",
+        help="of those, at least B dated before 2023 where the sample has them (default: 1)",
+    )
     p.add_argument("--out", type=Path, default=None, help="folder (default: <out_dir>/replay)")
     add("sources", "export the pinned upstream tree and dependencies for tflm-sys's build")
     p = add("package", "write the .crate files of tflm-sys and tflm with the sources vendored")
@@ -321,7 +329,13 @@ def _dispatch(args: argparse.Namespace, ctx: pipeline.Context) -> int:
         return 0
     if cmd == "replay":
         replayed, paths = pipeline.replay(
-            ctx, args.sample, args.start, args.end, args.build, args.out or cfg.out_dir / "replay"
+            ctx,
+            args.sample,
+            args.start,
+            args.end,
+            args.build,
+            args.out or cfg.out_dir / "replay",
+            build_before=args.build_before,
         )
         sys.stdout.write(replayed.table() + "\n" + "\n".join(replayed.summary_lines()) + "\n")
         for path in paths:

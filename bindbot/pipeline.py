@@ -513,13 +513,20 @@ if TYPE_CHECKING:  # bindbot.replay drives this module: imported at run time in 
 
 
 def replay(
-    ctx: Context, sample: int, since: str, end: str | None, builds: int, out_dir: Path
+    ctx: Context,
+    sample: int,
+    since: str,
+    end: str | None,
+    builds: int,
+    out_dir: Path,
+    *,
+    build_before: int = 1,
 ) -> tuple[ReplayResult, list[Path]]:
     """Regenerate a sample of upstream's history with today's templates (each commit in its
     own scratch crate in the cache), build a few, and write replay.md and replay.json."""
     from bindbot.replay import run as run_replay
 
-    result = run_replay(ctx, sample, since, end, builds, out_dir)
+    result = run_replay(ctx, sample, since, end, builds, out_dir, build_before=build_before)
     paths = [out_dir / "replay.md", out_dir / "replay.json"]
     write_atomic(paths[0], result.to_markdown())
     write_atomic(paths[1], result.to_json())

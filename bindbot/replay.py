@@ -345,7 +345,14 @@ def build_row(ctx: pipeline.Context, row: ReplayRow, out_dir: Path) -> Build:
 
 
 def run(
-    ctx: pipeline.Context, n: int, since: str, end: str | None, builds: int, out_dir: Path
+    ctx: pipeline.Context,
+    n: int,
+    since: str,
+    end: str | None,
+    builds: int,
+    out_dir: Path,
+    *,
+    build_before: int = 1,
 ) -> ReplayResult:
     """Sample, generate each, build `builds` of the generated ones; no file is written here
     except the scratch crates and the per-build verify reports under `out_dir`."""
@@ -368,7 +375,9 @@ def run(
         outcome = f"generated ({row.ops} ops)" if row.generated else "FAILED: " + row.note
         info(f"replay {index}/{len(commits)} {row.short} {row.date[:10]}: {outcome}")
         rows.append(row)
-    chosen = choose_builds([r.date for r in rows], [r.generated for r in rows], builds)
+    chosen = choose_builds(
+        [r.date for r in rows], [r.generated for r in rows], builds, min_before=build_before
+    )
     for count, index in enumerate(chosen, 1):
         info(f"replay build {count}/{len(chosen)}: {rows[index].short} {rows[index].date[:10]}")
         build = build_row(ctx, rows[index], out_dir)
