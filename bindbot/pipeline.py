@@ -6,6 +6,7 @@ inputs and know nothing of each other.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Sequence
@@ -18,6 +19,8 @@ from bindbot.api.extract import find_resource_dir
 from bindbot.api.model import ApiModel, RecordEntity
 from bindbot.api.store import ModelStore
 from bindbot.api.surface import API_HEADERS
+from bindbot.build.kernels import OpKernels
+from bindbot.build.sources import library_sources
 from bindbot.config import OFFICIAL_UPSTREAM, Config
 from bindbot.diff.classify import diff_models
 from bindbot.diff.report import DiffReport
@@ -244,8 +247,12 @@ def reference(ctx: Context, ref: str | None = None) -> ReferenceSet:
 
     upstream = ctx.upstream()
     commit = upstream.resolve(ref or read_lock(ctx.config.lock_path).commit)
-    gen_plan = plan_crate(ctx.models().model_at(commit).model, str(commit.id))
     root = ensure_sources(upstream, ctx.deps(), ctx.config.cache_dir, commit)
+    gen_plan, _ = linkable_plan(
+        root / "tflm",
+        library_sources(root / "tflm").all(),
+        plan_crate(ctx.models().model_at(commit).model, str(commit.id)),
+    )
     header = render(
         "reference/runner_ops.h.j2",
         stamp=stamp(str(commit.id)),
@@ -306,14 +313,34 @@ DEBUG_LOG_SOURCE = "tensorflow/lite/micro/debug_log.cc"
 RESOLVER_HEADER = "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 
 
-def op_features(tree: Path, sources: Sequence[str], gen_plan: GenPlan) -> dict[str, list[str]]:
-    """Library file -> the op features that need it; files not named are always compiled."""
+def linkable_plan(
+    tree: Path, sources: Sequence[str], gen_plan: GenPlan
+) -> tuple[GenPlan, OpKernels]:
+    """The plan without the resolver methods whose registration no library source defines
+    (enabling one would not link: in 2022 AddUnidirectionalSequenceLSTM named a kernel only
+    the Xtensa port had), and the library's split into per-op files."""
     from bindbot.build.kernels import op_files
 
     kernels = op_files(tree, sources, [op.method for op in gen_plan.ops])
+    undefined = set(kernels.undefined)
+    ops = tuple(
+        op
+        for op in gen_plan.ops
+        if not undefined.intersection(kernels.registrations.get(op.method, ()))
+    )
+    dropped = sorted({op.method for op in gen_plan.ops} - {op.method for op in ops})
+    if dropped:
+        info(f"left out {', '.join(dropped)}: no library source defines their kernels")
+    return dataclasses.replace(gen_plan, ops=ops), kernels
+
+
+def op_features(kernels: OpKernels, gen_plan: GenPlan) -> dict[str, list[str]]:
+    """Library file -> the op features that need it; files not named are always compiled."""
     by_method = {op.method: op_feature(op.rust) for op in gen_plan.ops}
     out: dict[str, list[str]] = {}
     for method, files in kernels.ops.items():
+        if method not in by_method:
+            continue
         for f in files:
             out.setdefault(f, []).append(by_method[method])
     return {f: sorted(set(v)) for f, v in sorted(out.items())}
@@ -322,24 +349,25 @@ def op_features(tree: Path, sources: Sequence[str], gen_plan: GenPlan) -> dict[s
 def generate(ctx: Context, *, check_only: bool = False) -> GenerateResult:
     """Render the crate for the lock's commit; write it (or, with check_only, compare)."""
     from bindbot.build.opcodes import method_opcodes
-    from bindbot.build.sources import library_sources
 
     upstream = ctx.upstream()
     pinned = read_lock(ctx.config.lock_path)
     commit = upstream.resolve(pinned.commit)
     snapshot = ctx.models().model_at(commit)
-    gen_plan = plan_crate(snapshot.model, str(commit.id))
     tree = ensure_sources(upstream, ctx.deps(), ctx.config.cache_dir, commit)
     library = library_sources(tree / "tflm")
     # The shim implements TFLM's platform log hook itself (its output goes to Rust).
     compiled = [f for f in library.all() if f != DEBUG_LOG_SOURCE]
+    gen_plan, kernels = linkable_plan(
+        tree / "tflm", compiled, plan_crate(snapshot.model, str(commit.id))
+    )
     files = render_crate(
         gen_plan,
         snapshot.model,
         commit_info(commit),
         compiled,
         kernels=frozenset(f for f in compiled if library.is_kernel(f)),
-        features=op_features(tree / "tflm", compiled, gen_plan),
+        features=op_features(kernels, gen_plan),
         version=pinned.crate_version,
         opcodes=method_opcodes(
             (tree / "tflm" / RESOLVER_HEADER).read_text(encoding="utf-8", errors="replace")

@@ -201,7 +201,9 @@ class ReplayResult:
             "host tests).",
             "",
         ]
-        return "\n".join(head) + self.table() + "\n" + "\n".join(self.summary_lines()) + "\n"
+        # The blank line after the intro: a table cannot interrupt a Markdown paragraph.
+        body = "\n".join(head) + "\n" + self.table()
+        return body + "\n" + "\n".join(self.summary_lines()) + "\n"
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)

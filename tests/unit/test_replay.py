@@ -171,6 +171,7 @@ def test_markdown_and_json_carry_the_summary() -> None:
     md = result.to_markdown()
     assert md.startswith("# bindbot replay\n")
     assert "templates `0123456789ab`" in md and "5 of the 900" in md
+    assert "asked for. Seconds: generate (+ build and host tests).\n\n| commit |" in md
     assert md.rstrip().endswith("built and passed host tests: 1 of 2")
     data = json.loads(result.to_json())
     assert data["summary"] == {"sampled": 5, "generated": 3, "built": 2, "passed": 1}
