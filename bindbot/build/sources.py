@@ -4,13 +4,18 @@ The rules are those of upstream's Makefile target `list_library_sources` (202 fi
 90b983c2): the micro core and its allocator, planner and bridge folders; every C/C++ file
 of `tensorflow/` outside `lite/micro` and `lite/experimental`, except `lite/array.cc`; the
 reference kernels and the signal library. Tests, generated flexbuffers test data and
-the five helpers that exist only for upstream's own tests are left out. Because the rules
-are globs over the tree, a kernel upstream adds is compiled without anyone editing a list.
+the five helpers that exist only for upstream's own tests are left out. The core follows
+the Makefile's own wildcards; the kernels come from its explicit lists
+(`MICROLITE_CC_KERNEL_SRCS` and `MICROLITE_CC_SIGNAL_KERNEL_SRCS`, in `sources.inc` or, before
+2023, the Makefile itself), read from the tree at each pin: in 2021 the kernels folder held
+files the Makefile did not compile (`depth_to_space.cc` needed TFLite's optimized ops). A
+tree without such a list gets every kernel file in the kernel folders.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,11 +71,46 @@ def _top_level(tree: Path, folder: str, suffixes: tuple[str, ...]) -> set[str]:
     }
 
 
+#: Where upstream's Makefile keeps its kernel lists (every one that exists is read: the
+#: main list moved to sources.inc in 2023, the kiss_fft wrappers are added by another file).
+MAKEFILES = (
+    "tensorflow/lite/micro/tools/make/Makefile",
+    "tensorflow/lite/micro/tools/make/sources.inc",
+    "tensorflow/lite/micro/tools/make/additional_kernels.inc",
+)
+_LIST = re.compile(
+    r"^(?:MICROLITE_CC_KERNEL_SRCS|MICROLITE_CC_SIGNAL_KERNEL_SRCS)\s*[:+]?=\s*\\\n"
+    r"((?:.*\\\n)*.*)$",
+    re.M,
+)
+
+
+def makefile_kernels(tree: Path) -> set[str] | None:
+    """The kernel sources upstream's Makefile lists by name, or None without such a list."""
+    names: set[str] | None = None
+    for rel in MAKEFILES:
+        path = tree / rel
+        if not path.is_file():
+            continue
+        for body in _LIST.findall(path.read_text(encoding="utf-8", errors="replace")):
+            names = names or set()
+            for item in body.replace("\\\n", " ").split():
+                item = item.replace("$(TENSORFLOW_ROOT)", "")
+                if item.endswith((".cc", ".c")) and "$(" not in item:
+                    names.add(item)
+    return names
+
+
 def upstream_list(tree: Path) -> set[str]:
     """What `make list_library_sources` prints for this tree."""
     found: set[str] = set()
-    for folder in CORE_DIRS + KERNEL_DIRS:
+    for folder in CORE_DIRS:
         found |= _top_level(tree, folder, (".cc",))
+    kernels: set[str] = set()
+    for folder in KERNEL_DIRS:
+        kernels |= _top_level(tree, folder, (".cc",))
+    listed = makefile_kernels(tree)
+    found |= kernels if listed is None else kernels & listed
     root = tree / "tensorflow"
     for dirpath, dirnames, filenames in os.walk(root):
         rel = Path(dirpath).relative_to(tree).as_posix()

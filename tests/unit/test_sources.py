@@ -66,3 +66,40 @@ def test_rules(tmp_path: Path) -> None:
 def test_tree_without_signal(tmp_path: Path) -> None:
     tree = _tree(tmp_path, [f for f in FILES if not f.startswith("signal/")])
     assert not [f for f in library_sources(tree).all() if f.startswith("signal/")]
+
+
+def test_kernels_come_from_the_makefile_lists_where_the_tree_has_them(tmp_path: Path) -> None:
+    """In 2021 the kernels folder held files the Makefile did not compile (they needed
+    TFLite's optimized ops); the lists, not the folder, say what the library is."""
+    tree = _tree(tmp_path, [*FILES, "tensorflow/lite/micro/kernels/depth_to_space.cc"])
+    make = tree / "tensorflow/lite/micro/tools/make"
+    make.mkdir(parents=True)
+    (make / "Makefile").write_text(
+        "MICROLITE_CC_KERNEL_SRCS := \\\n"
+        "tensorflow/lite/micro/kernels/conv.cc \\\n"
+        "tensorflow/lite/micro/kernels/kernel_runner.cc\n"
+        "MICROLITE_CC_KERNEL_SRCS += $(MICROLITE_CC_SIGNAL_KERNEL_SRCS)\n"
+    )
+    (make / "sources.inc").write_text(
+        "MICROLITE_CC_SIGNAL_KERNEL_SRCS := \\\n"
+        "$(TENSORFLOW_ROOT)signal/micro/kernels/window.cc \\\n"
+        "$(TENSORFLOW_ROOT)signal/src/window.cc\n"
+    )
+    (make / "additional_kernels.inc").write_text(
+        "MICROLITE_CC_KERNEL_SRCS += \\\n"
+        "$(TENSORFLOW_ROOT)signal/src/kiss_fft_wrappers/kiss_fft_float.cc\n"
+    )
+    got = set(library_sources(tree).all())
+    assert "tensorflow/lite/micro/kernels/depth_to_space.cc" not in got
+    assert {
+        "tensorflow/lite/micro/kernels/conv.cc",
+        "signal/micro/kernels/window.cc",
+        "signal/src/window.cc",
+        "signal/src/kiss_fft_wrappers/kiss_fft_float.cc",
+        "tensorflow/lite/micro/micro_interpreter.cc",
+    } <= got
+    # A kernel the list names but the tree lacks is not invented.
+    (make / "Makefile").write_text(
+        "MICROLITE_CC_KERNEL_SRCS := \\\ntensorflow/lite/micro/kernels/gone.cc\n"
+    )
+    assert not any("gone" in f for f in library_sources(tree).all())
