@@ -22,19 +22,11 @@ from bindbot.build.sources import library_sources
 from bindbot.errors import ToolFailedError, ToolMissingError
 from bindbot.fsutil import write_atomic
 from bindbot.log import Progress
+from bindbot.package.vendor import INCLUDE_DIRS
 from bindbot.runner import Runner
 
 RUNNER_SOURCE = Path(__file__).resolve().parents[2] / "templates" / "reference"
 
-#: The include path, relative to `<cache>/src/<commit>/` (tflm-sys's build script uses the
-#: same folders).
-INCLUDE_DIRS = (
-    "tflm",
-    "deps/flatbuffers/include",
-    "deps/gemmlowp",
-    "deps/kissfft",
-    "deps/ruy",
-)
 #: upstream's Makefile, host target (COMMON_FLAGS without its warnings).
 COMMON_FLAGS = (
     "-fno-unwind-tables",

@@ -295,6 +295,22 @@ class Verifier:
                     timeout=7200,
                 )
 
+    def _firmware(
+        self, how: RustRoute, label: str, extra_env: dict[str, str] | None = None
+    ) -> Completed:
+        """Build the firmware image (the example checks, or with TFLM_FIRMWARE_CASES one
+        image of reference cases)."""
+        return self._cargo(
+            how,
+            "build",
+            "--profile",
+            "firmware",
+            "-p",
+            "tflm-firmware",
+            label=label,
+            extra_env=extra_env,
+        )
+
     def _timed(
         self,
         target: str,
@@ -359,15 +375,7 @@ class Verifier:
             return steps, None
 
         def firmware() -> tuple[bool, str]:
-            result = self._cargo(
-                how,
-                "build",
-                "--profile",
-                "firmware",
-                "-p",
-                "tflm-firmware",
-                label=f"{target.name}: firmware",
-            )
+            result = self._firmware(how, f"{target.name}: firmware")
             return (True, "linked") if result.returncode == 0 else (False, first_errors(result))
 
         steps.append(self._timed(target.name, "firmware", firmware))
@@ -393,16 +401,7 @@ class Verifier:
         build_failure = ""
         while shard < shards:
             label = f"{target.name}: cases image {shard + 1}"
-            result = self._cargo(
-                how,
-                "build",
-                "--profile",
-                "firmware",
-                "-p",
-                "tflm-firmware",
-                label=label,
-                extra_env={"TFLM_FIRMWARE_CASES": str(shard)},
-            )
+            result = self._firmware(how, label, {"TFLM_FIRMWARE_CASES": str(shard)})
             if result.returncode != 0:
                 build_failure = f"cases image {shard + 1}: " + first_errors(result)
                 break
