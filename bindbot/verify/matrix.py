@@ -339,6 +339,9 @@ class Verifier:
                     "--workspace",
                     "--exclude",
                     "tflm-firmware",
+                    # Every test binary runs, so one failing suite does not hide the
+                    # reference cases' counts or another suite's failures.
+                    "--no-fail-fast",
                     label="host: test",
                     extra_env={"TFLM_REFERENCE_SUMMARY": str(summary)},
                 )
@@ -346,7 +349,9 @@ class Verifier:
             counted.append((len(cases), sum(1 for ok, _ in cases.values() if ok)))
             failed = [f"{name}: {why}" for name, (ok, why) in cases.items() if not ok]
             if result.returncode != 0:
-                return False, "\n".join([*failed[:3], first_errors(result)])
+                tests = re.findall(r"^test (\S+) \.\.\. FAILED$", result.stdout, re.M)
+                named = [f"failed tests: {', '.join(tests)}"] if tests else []
+                return False, "\n".join([*failed[:3], *named, first_errors(result)])
             passed = sum(
                 int(n) for n in re.findall(r"test result: ok\. (\d+) passed", result.stdout)
             )
