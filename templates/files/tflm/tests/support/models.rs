@@ -340,19 +340,34 @@ pub fn binary(code: i32, shape: &[i32], a_type: i8, b_type: i8, out_type: i8) ->
 /// A float CONV_2D: input [1, 4, 4, `input_depth`], filter [2, 1, 1, `filter_depth`]
 /// (constant), output [1, 4/stride, 4/stride, 2].
 pub fn conv(input_depth: i32, filter_depth: i32, stride: i32) -> Vec<u8> {
+    conv_model(input_depth, filter_depth, stride, false)
+}
+
+/// The same convolution with a zero bias (TFLM's float kernel required one before 2022).
+pub fn conv_with_bias(input_depth: i32, filter_depth: i32, stride: i32) -> Vec<u8> {
+    conv_model(input_depth, filter_depth, stride, true)
+}
+
+fn conv_model(input_depth: i32, filter_depth: i32, stride: i32, bias: bool) -> Vec<u8> {
     let filter = (2 * filter_depth).max(0) as usize;
     let out = if stride > 0 { 4 / stride } else { 4 };
+    let mut tensors = vec![
+        tensor(&[1, 4, 4, input_depth], FLOAT32),
+        constant(&[2, 1, 1, filter_depth], FLOAT32, f32_bytes(&vec![0.5; filter])),
+        tensor(&[1, out, out, 2], FLOAT32),
+    ];
+    let mut operands = vec![0, 1];
+    if bias {
+        tensors.push(constant(&[2], FLOAT32, f32_bytes(&[0.0; 2])));
+        operands.push(3);
+    }
     model(
         &[Code::Builtin(CONV_2D)],
         vec![SubgraphSpec {
-            tensors: vec![
-                tensor(&[1, 4, 4, input_depth], FLOAT32),
-                constant(&[2, 1, 1, filter_depth], FLOAT32, f32_bytes(&vec![0.5; filter])),
-                tensor(&[1, out, out, 2], FLOAT32),
-            ],
+            tensors,
             inputs: vec![0],
             outputs: vec![2],
-            ops: vec![op(0, &[0, 1], &[2], Options::Conv2D { stride })],
+            ops: vec![op(0, &operands, &[2], Options::Conv2D { stride })],
         }],
     )
 }
